@@ -1,0 +1,1 @@
+"""Analyses of trained nets: lesions, paths, loss landscapes, singularities."""

@@ -1,0 +1,1 @@
+"""Pure figure builders: plain data in, plotly figure out (testable without a browser)."""
