@@ -23,7 +23,7 @@ KIND_COLOURS = {"none": PLAIN, "plain": PLAIN, "identity": RESIDUAL, "residual":
 
 def colour_for(kind: str) -> str:
     """Colour for a shortcut kind or a 'plain' / 'residual' label."""
-    return KIND_COLOURS.get(kind, EXTRA[hash(kind) % len(EXTRA)])
+    return KIND_COLOURS.get(kind, EXTRA[sum(map(ord, kind)) % len(EXTRA)])
 
 
 def label_for(kind: str) -> str:
