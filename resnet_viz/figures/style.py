@@ -15,7 +15,7 @@ SCALED = "#56B4E9"     # sky blue (beta-scaled ResNet)
 REFERENCE = "#7F7F7F"  # grey: theory curves, white/brown noise
 EXTRA = ("#E69F00", "#F0E442", "#000000")
 SEQUENTIAL = "Viridis"  # heatmaps: perceptually uniform, colour-blind safe
-DIVERGING = "RdBu"
+DIVERGING = "PuOr"      # not red/blue: those mean plain/residual here
 
 KIND_COLOURS = {"none": PLAIN, "plain": PLAIN, "identity": RESIDUAL, "residual": RESIDUAL,
                 "projection": PROJECTION, "gated": GATED, "scaled": SCALED}
