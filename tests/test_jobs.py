@@ -1,0 +1,272 @@
+"""The shared job queue, driven by the real Trainer on tiny runs (each well under a second)."""
+from __future__ import annotations
+
+import gc
+import threading
+import time
+import weakref
+
+import pytest
+import torch
+
+from resnet_viz.data import DataError, load_dataset
+from resnet_viz.jobs import JobQueue, QueueFull
+from resnet_viz.spec import ExperimentSpec
+from resnet_viz.store import RunStore
+from resnet_viz.training import Trainer
+
+TINY = ExperimentSpec(dataset="moons", depth=4, width=16, steps=40, eval_every=20, log_every=10)
+LONG = TINY.replace(steps=20_000, eval_every=1000, log_every=100)   # cancelled long before its end
+DIVERGES = TINY.replace(depth=8, width=32, lr=10.0, norm="none")  # NaN loss in 2-3 steps, any seed
+ENDED = ("finished", "stopped", "diverged", "failed", "cancelled", "interrupted")
+
+
+def wait_for(pred, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.01)
+
+
+def wait_end(*jobs) -> None:
+    wait_for(lambda: all(j.state in ENDED for j in jobs))
+
+
+class Counting:
+    """A trainer factory that counts builds and how many trainers train at the same moment."""
+
+    def __init__(self) -> None:
+        self.built: list[weakref.ref] = []
+        self.now = self.peak = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, spec: ExperimentSpec) -> Trainer:
+        counter = self
+
+        class Watched(Trainer):
+            def train_steps(self, n: int) -> int:
+                with counter.lock:
+                    counter.now += 1
+                    counter.peak = max(counter.peak, counter.now)
+                try:
+                    return super().train_steps(n)
+                finally:
+                    with counter.lock:
+                        counter.now -= 1
+
+        trainer = Watched(spec)
+        self.built.append(weakref.ref(trainer))
+        return trainer
+
+
+def queue(**kw) -> JobQueue:
+    kw.setdefault("torch_threads", 1)  # tests share 2 cores with other suites
+    return JobQueue(**kw)
+
+
+def test_identical_specs_share_one_job():
+    made = Counting()
+    with queue(max_concurrent=2, trainer_factory=made) as q:
+        a, b = q.submit(TINY, "s1"), q.submit(TINY.replace(), "s2")
+        assert a is b and a.subscribers == {"s1", "s2"}
+        wait_end(a)
+        assert a.state == "finished" and len(made.built) == 1
+        assert a.snapshot()["history"] == b.snapshot()["history"]
+        assert q.submit(TINY, "s3") is a and len(made.built) == 1  # finished: from the cache
+
+
+def test_same_spec_in_two_queues_gives_identical_histories():
+    snaps = []
+    for _ in range(2):
+        with queue(max_concurrent=1) as q:
+            job = q.submit(TINY, "s")
+            wait_end(job)
+            snaps.append(job.snapshot())
+    assert snaps[0]["state"] == "finished"
+    for key in ("history", "grad_norms", "batch_loss"):
+        assert snaps[0][key] == snaps[1][key]
+
+
+def test_concurrency_never_exceeds_the_limit():
+    made = Counting()
+    with queue(max_concurrent=2, trainer_factory=made) as q:
+        jobs = [q.submit(TINY.replace(seed=i), f"s{i}") for i in range(5)]
+        wait_end(*jobs)
+        assert [j.state for j in jobs] == ["finished"] * 5
+        assert made.peak <= 2 and q.stats()["peak_running"] <= 2
+        assert q.stats()["threads_alive"] == 2
+        jobs = [q.submit(LONG.replace(seed=i), f"s{i}") for i in range(3)]
+        wait_for(lambda: made.now == 2)          # two really train at once ...
+        time.sleep(0.3)
+        assert made.peak == 2 and jobs[2].state == "queued"  # ... and never a third
+        for i in range(3):
+            q.release_session(f"s{i}")
+
+
+def test_positions_estimates_and_cancel():
+    made = Counting()
+    with queue(max_concurrent=1, trainer_factory=made) as q:
+        a, b, c = (q.submit(LONG.replace(seed=i), f"s{i}") for i in range(3))
+        wait_for(lambda: a._trainer is not None)
+        assert (q.position(a), q.position(b), q.position(c)) == (0, 1, 2)
+        assert 0 <= q.estimate_wait_s(b) <= q.estimate_wait_s(c)
+        assert c.snapshot()["queue_position"] == 2
+        q.release(c, "s2")
+        assert c.state == "cancelled" and q.position(b) == 1 and q.position(c) is None
+        q.release(a, "s0")                      # running: freed by its worker at the next chunk
+        assert a.state == "cancelled"
+        wait_for(lambda: a._trainer is None and q.position(b) == 0)
+        q.release(b, "s1")
+        wait_for(lambda: q.stats()["running"] == 0)
+    gc.collect()
+    assert all(ref() is None for ref in made.built)  # every cancelled trainer was freed
+
+
+def test_pause_step_resume_and_worker_handover():
+    with queue(max_concurrent=1) as q:
+        a = q.submit(TINY.replace(steps=200, eval_every=50), "me")
+        assert a.step(3, "me") == (True, "")    # still queued: trains 3 steps, then pauses
+        wait_for(lambda: a.state == "paused")
+        assert a.snapshot()["step"] == 3
+        other = q.submit(TINY, "you")          # the paused job gave its worker back
+        wait_end(other)
+        assert other.state == "finished" and a.state == "paused"
+        assert a.step(5, "me") == (True, "")
+        wait_for(lambda: a.state == "paused")
+        assert a.snapshot()["step"] == 8
+        model = a.model_copy()
+        assert model is not a._trainer.model and not model.training
+        for (k, v), w in zip(model.state_dict().items(), a._trainer.model.state_dict().values()):
+            assert torch.equal(v, w), k
+        assert a.resume("me") == (True, "")
+        wait_end(a)
+        assert a.state == "finished" and a.snapshot()["step"] == 200
+        assert a.pause("me")[0] is False and "ended" in a.pause("me")[1]
+
+
+def test_pause_while_running_and_stop():
+    with queue(max_concurrent=1) as q:
+        job = q.submit(LONG, "me")
+        wait_for(lambda: job.state == "running" and job._trainer is not None)
+        assert job.pause("me") == (True, "")
+        wait_for(lambda: job.state == "paused")
+        step = job.snapshot()["step"]
+        time.sleep(0.1)
+        assert job.snapshot()["step"] == step and q.stats()["running"] == 0
+        assert job.stop("me") == (True, "")
+        wait_end(job)
+        assert job.state == "stopped" and job.snapshot()["final"]["stopped_reason"]
+
+
+def test_shared_job_refuses_pause_step_stop():
+    with queue(max_concurrent=1) as q:
+        job = q.submit(LONG, "s1")
+        q.submit(LONG, "s2")
+        for ok, why in (job.pause("s1"), job.step(5, "s1"), job.stop("s2")):
+            assert not ok and "shared with 1 other" in why
+        assert not job.pause("stranger")[0] and not job.step(0, "s1")[0]
+        q.release(job, "s2")
+        assert job.pause("s1") == (True, "")   # sole subscriber again
+        q.release(job, "s1")
+        assert job.state == "cancelled"
+
+
+def test_session_limit_and_free_joining():
+    with queue(max_concurrent=1, max_jobs_per_session=2) as q:
+        q.submit(LONG.replace(seed=1), "greedy")
+        q.submit(LONG.replace(seed=2), "greedy")
+        with pytest.raises(QueueFull, match="limit is 2"):
+            q.submit(LONG.replace(seed=3), "greedy")
+        shared = q.submit(LONG.replace(seed=4), "other")
+        assert q.submit(LONG.replace(seed=4), "greedy") is shared  # joining costs nothing
+        q.release_session("greedy")
+        q.release_session("other")
+        assert q.stats()["queued"] == 0
+
+
+def test_sessions_come_and_go_without_leaking_threads():
+    baseline = set(threading.enumerate())
+    threads_before = torch.get_num_threads()
+    made = Counting()
+    q = queue(max_concurrent=2, trainer_factory=made)
+    for i in range(12):
+        q.submit(LONG.replace(seed=i % 6), f"tab{i}")
+    wait_for(lambda: q.stats()["running"] == 2)
+    for i in range(12):
+        q.release_session(f"tab{i}")
+    q.shutdown()
+    assert set(threading.enumerate()) == baseline
+    assert q.stats()["threads_alive"] == 0 and torch.get_num_threads() == threads_before
+    gc.collect()
+    assert made.built and all(ref() is None for ref in made.built)
+
+
+def test_divergence_stops_only_that_job():
+    with queue(max_concurrent=2) as q:
+        bad, good = q.submit(DIVERGES, "a"), q.submit(TINY, "b")
+        wait_end(bad, good)
+        assert bad.state == "diverged" and good.state == "finished"
+        assert "diverged" in bad.snapshot()["final"]["stopped_reason"]
+
+
+def test_failures_are_reported_and_workers_survive(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESNET_VIZ_DATA", str(tmp_path))
+    mnist = TINY.replace(dataset="mnist")
+    with pytest.raises(DataError) as expected:
+        load_dataset(mnist)
+
+    def factory(spec):
+        if spec.seed == 13:
+            class Broken(Trainer):
+                def train_steps(self, n):
+                    raise RuntimeError("boom")
+            return Broken(spec)
+        return Trainer(spec)
+
+    with queue(max_concurrent=1, trainer_factory=factory) as q:
+        missing, broken = q.submit(mnist, "a"), q.submit(TINY.replace(seed=13), "b")
+        wait_end(missing, broken)
+        assert missing.state == "failed" and missing.error == str(expected.value)
+        assert broken.state == "failed" and broken.error == "RuntimeError: boom"
+        after = q.submit(TINY, "c")
+        wait_end(after)
+        assert after.state == "finished" and q.stats()["threads_alive"] == 1
+        assert q.submit(mnist, "a") is not missing  # a failed run may be retried
+
+
+def test_store_persistence_and_cache(tmp_path):
+    store = RunStore(tmp_path)
+    with queue(max_concurrent=1, store=store, cache_size=1) as q:
+        paused = q.submit(LONG, "p")
+        paused.step(2, "p")
+        wait_for(lambda: paused.state == "paused")
+        assert store.get(paused.key).status == "running"    # a crash would leave this trace
+        a, b = q.submit(TINY, "s"), q.submit(DIVERGES, "s")
+        wait_end(a, b)
+        assert store.get(a.key).status == "finished" and store.get(b.key).status == "diverged"
+        assert q.get(a.key) is None and q.get(b.key) is b   # LRU evicted a; the store keeps it
+        unstarted = q.submit(LONG.replace(seed=5), "s")
+        unstarted.pause("s")
+        assert unstarted.stop("s")[0] and unstarted.state == "stopped"  # nothing to train
+        stopped = q.submit(TINY.replace(seed=6), "s")
+        stopped.step(2, "s")
+        wait_for(lambda: stopped.state == "paused")
+        assert stopped.stop("s")[0]
+        wait_end(stopped)
+        assert stopped.state == "stopped" and store.get(stopped.key).status == "stopped"
+        assert store.get(stopped.key).result["step"] == 2
+    assert store.get(paused.key).status == "interrupted"     # shutdown interrupted it
+    assert store.get(paused.key).result["step"] == 2         # ... keeping what it had logged
+    made = Counting()
+    with queue(max_concurrent=1, store=store, trainer_factory=made) as q:
+        again = q.submit(TINY, "new")
+        assert again.state == "finished" and not made.built   # nothing computed
+        assert again.snapshot()["history"] == a.snapshot()["history"]
+        assert again.model_copy() is not None and q.stats()["threads_alive"] == 0
+        cancelled = q.submit(LONG.replace(seed=9), "x")
+        wait_for(lambda: store.get(cancelled.key) is not None)
+        q.release(cancelled, "x")
+        wait_for(lambda: cancelled._trainer is None and q.stats()["running"] == 0)
+        assert store.get(cancelled.key) is None       # no trace of a cancelled run
+    store.close()
