@@ -1,0 +1,73 @@
+"""Train & compare: a plain net and its residual twin, side by side, live."""
+from __future__ import annotations
+
+import streamlit as st
+
+from pages import common, live
+from resnet_viz import export
+from resnet_viz.figures.boundary import boundary_pair
+from resnet_viz.figures.runs import run_label
+from resnet_viz.figures.training import loss_curves
+from resnet_viz.session import comparison_pair
+from resnet_viz.spec import SYNTHETIC_2D
+
+ctx = common.page("Train & compare: plain vs residual")
+spec = ctx.spec
+plain, residual = comparison_pair(spec)
+st.markdown(f"A **{plain.depth}-layer plain net** (vermillion) against its **residual twin** (blue): "
+            "same seed, same initial weights, same batches; only the shortcuts differ. Deeper plain "
+            "nets train *worse* (degradation); their residual twins do not.")
+
+live.adopt_finished(ctx, spec)
+left, right = st.columns([1, 2])
+with left:
+    live.start_ui(ctx, spec)
+with right:
+    live.controls_ui(ctx)
+live.pair_note(ctx, spec, ctx.pair)
+
+log_loss = st.toggle("Loss on a log scale", value=True, key="log_loss",
+                     help="Deep nets can start with a huge loss; a log scale keeps both curves readable.")
+charts = st.container()            # filled after the shelf table has read its checkboxes
+boundary_area = st.container()
+keys = live.pair_keys(ctx)
+snaps = live.snapshots(ctx, keys)
+live.shelve(ctx, snaps)            # ended runs join the shelf before it is drawn
+overlay_keys = live.shelf_ui(ctx)
+overlays = [s for s in live.snapshots(ctx, overlay_keys) if s["key"] not in keys]
+
+
+def render(snaps: list[dict]) -> None:
+    """Readouts and curves of the pair, plus the runs overlaid from the shelf."""
+    for col, snap in zip(st.columns(2), snaps):
+        with col:
+            live.status_ui(ctx, snap)
+    runs = snaps + overlays
+    c1, c2 = st.columns(2)
+    with c1:
+        common.chart(loss_curves(runs, "loss", log_y=log_loss), "loss_chart")
+    with c2:
+        common.chart(loss_curves(runs, "acc"), "acc_chart")
+
+
+with charts:
+    if keys or overlays:
+        live.poll(ctx, keys, render)
+        live.runs_downloads(lambda: live.snapshots(ctx, keys) + overlays, "train_curves")
+    if not keys:
+        st.info("Press **Start** to train the pair set in the sidebar. Tiny nets train in seconds.")
+
+if len(snaps) == 2 and ctx.pair.specs["plain"].dataset in SYNTHETIC_2D:
+    with boundary_area:
+        if live.settled(snaps):
+            with common.shown_errors("The decision boundaries could not be drawn"):
+                grids, x, y = live.boundaries(tuple((s["key"], s["step"]) for s in snaps), ctx,
+                                              ctx.pair.specs["plain"])
+                common.chart(boundary_pair(grids[0], grids[1], x, y, titles=[run_label(s) for s in snaps]),
+                             "boundary")
+                common.download("Boundaries (JSON)", lambda: export.to_json({"plain": grids[0], "residual": grids[1]}),
+                                "decision_boundaries.json", "dl_boundary")
+        else:
+            st.caption("The decision boundaries appear when the runs pause or end.")
+st.caption("Curves: cross-entropy and accuracy on up to 2048 training and validation examples, "
+           "evaluated every `eval_every` steps with BN in eval mode.")

@@ -1,0 +1,86 @@
+"""The per-process services every page shares: teacher config, run store, job queue, reaper.
+
+One :class:`Services` per server process (the app keeps it in ``st.cache_resource``; it
+holds no per-student model, only the shared queue and store). Built from the teacher's
+configuration: the queue's concurrency and per-session limit, the run store in the config's
+data directory, datasets read from there too. Nothing here imports streamlit.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .config import ClassroomConfig, cpu_cores, load_config
+from .data import load_dataset
+from .estimate import SpeedCalibrator
+from .heartbeat import IsActive, SessionReaper
+from .jobs import JobQueue
+from .spec import ExperimentSpec
+from .store import RunStore, StoreError
+from .training import Trainer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything shared by the sessions of one app process."""
+
+    config: ClassroomConfig
+    queue: JobQueue
+    store: RunStore | None
+    reaper: SessionReaper
+    speed: SpeedCalibrator = field(default_factory=SpeedCalibrator)
+    notices: list[str] = field(default_factory=list)   # for the teacher: config and store problems
+    closed: bool = False
+
+    def shutdown(self) -> None:
+        """Stop the reaper, then the queue (running jobs are stored as interrupted)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.reaper.stop()
+        self.queue.shutdown()
+        if self.store is not None:
+            self.store.close()
+
+
+def trainer_factory(data_dir: str) -> Callable[[ExperimentSpec], Trainer]:
+    """Trainers that read local datasets (MNIST, CIFAR-10) from the teacher's data folder."""
+    def make(spec: ExperimentSpec) -> Trainer:
+        return Trainer(spec, load_dataset(spec, Path(data_dir)))
+    return make
+
+
+def build_services(cfg: ClassroomConfig | None = None, notices: list[str] | None = None,
+                   is_active: IsActive | None = None, timeout_s: float = 20.0) -> Services:
+    """Open the store (recovering a damaged one), start the reaper; the queue starts its
+    workers on the first submitted job.
+
+    A store that cannot be opened at all (a read-only folder) leaves the app usable without
+    persistence; the reason goes to ``notices``.
+    """
+    if cfg is None:
+        cfg, notices = load_config()
+    notices = list(notices or [])
+    store: RunStore | None
+    try:
+        store, problem = RunStore.open_or_recover(cfg.data_dir)
+        if problem:
+            notices.append(problem)
+    except (StoreError, OSError) as err:
+        store = None
+        notices.append(f"runs cannot be saved: {err}")
+    # Page-side work (input gradients, attributions, boundaries) runs in the sessions' script
+    # threads next to the training workers: one intra-op thread per core's worth of jobs, as
+    # the queue does, since oversubscribed OpenMP threads spin and slow everything ~20x.
+    torch.set_num_threads(max(1, cpu_cores() // cfg.max_concurrent_jobs))
+    queue = JobQueue(max_concurrent=cfg.max_concurrent_jobs, store=store,
+                     max_jobs_per_session=cfg.max_jobs_per_session,
+                     trainer_factory=trainer_factory(cfg.data_dir))
+    reaper = SessionReaper(queue.release_session, is_active or (lambda _sid: None), timeout_s=timeout_s)
+    return Services(cfg, queue, store, reaper.start(), notices=notices)

@@ -1,0 +1,86 @@
+"""Session release without streamlit: quiet sessions go, connected or returning ones stay."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from resnet_viz.heartbeat import SessionReaper, reaper_threads
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def make(active=lambda sid: None, **kw):
+    released: list[str] = []
+    clock = Clock()
+    reaper = SessionReaper(released.append, active, timeout_s=20, max_idle_s=600, clock=clock, **kw)
+    return reaper, released, clock
+
+
+def test_quiet_sessions_are_released_after_the_timeout():
+    reaper, released, clock = make()
+    reaper.touch("a"), reaper.touch("b")
+    clock.t = 15
+    reaper.touch("b")
+    assert reaper.reap() == [] and released == []
+    clock.t = 21
+    assert reaper.reap() == ["a"] and released == ["a"]
+    clock.t = 40
+    assert reaper.reap() == ["b"] and reaper.tracked() == 0
+
+
+def test_a_connected_session_is_kept_until_max_idle():
+    reaper, released, clock = make(active=lambda sid: sid == "tab")
+    reaper.touch("tab"), reaper.touch("gone")
+    clock.t = 100
+    assert reaper.reap() == ["gone"]
+    clock.t = 601
+    assert reaper.reap() == ["tab"] and released == ["gone", "tab"]
+
+
+def test_unknown_answers_and_failing_checks_count_as_gone():
+    def boom(_sid):
+        raise RuntimeError("runtime stopping")
+    for active in (lambda sid: "maybe", boom):
+        reaper, released, clock = make(active=active)
+        reaper.touch("s")
+        clock.t = 30
+        assert reaper.reap() == ["s"]
+
+
+def test_a_failing_release_does_not_stop_the_others():
+    calls: list[str] = []
+
+    def release(sid: str) -> None:
+        calls.append(sid)
+        if sid == "bad":
+            raise RuntimeError("store locked")
+    clock = Clock()
+    reaper = SessionReaper(release, timeout_s=1, max_idle_s=10, clock=clock)
+    reaper.touch("bad"), reaper.touch("good")
+    clock.t = 5
+    reaper.reap()
+    assert sorted(calls) == ["bad", "good"] and reaper.released == 1
+
+
+def test_one_daemon_thread_that_stops():
+    done = threading.Event()
+    reaper = SessionReaper(lambda sid: done.set(), timeout_s=0.05, max_idle_s=1, interval_s=0.02)
+    before = len(reaper_threads())
+    reaper.start().start()                       # idempotent
+    assert len(reaper_threads()) == before + 1 and reaper_threads()[-1].daemon
+    reaper.touch("s")
+    assert done.wait(5)
+    reaper.stop()
+    assert not reaper.running and len(reaper_threads()) == before
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError):
+        SessionReaper(lambda s: None, timeout_s=30, max_idle_s=10)
