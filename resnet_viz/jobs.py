@@ -44,9 +44,11 @@ class JobQueue:
         self.max_concurrent = max(1, max_concurrent or cpu_cores())
         self.store, self.cache_size = store, max(0, cache_size)
         self.max_jobs_per_session = max_jobs_per_session
-        # One job per core, each single-threaded by default: 2 jobs x 2 intra-op threads on
-        # 2 cores would oversubscribe and thrash (each op waits on a busy core).
-        self.torch_threads = torch_threads or max(1, cpu_cores() // self.max_concurrent)
+        # Single-threaded jobs by default: 2 jobs x 2 intra-op threads on 2 cores thrash
+        # (measured 98 vs 4 ms/step under load), and a deep plain net is chaotic enough that
+        # the thread count changes its numbers: one thread everywhere (queue, CLI, lessons)
+        # keeps a cached run identical to what a student gets headless.
+        self.torch_threads = torch_threads or 1
         self.chunk_s = chunk_s
         self._factory = trainer_factory or Trainer
         self._lock = threading.RLock()

@@ -14,7 +14,7 @@ from typing import Callable
 
 import torch
 
-from .config import ClassroomConfig, cpu_cores, load_config
+from .config import ClassroomConfig, load_config
 from .data import load_dataset
 from .estimate import SpeedCalibrator
 from .heartbeat import IsActive, SessionReaper
@@ -76,9 +76,9 @@ def build_services(cfg: ClassroomConfig | None = None, notices: list[str] | None
         store = None
         notices.append(f"runs cannot be saved: {err}")
     # Page-side work (input gradients, attributions, boundaries) runs in the sessions' script
-    # threads next to the training workers: one intra-op thread per core's worth of jobs, as
-    # the queue does, since oversubscribed OpenMP threads spin and slow everything ~20x.
-    torch.set_num_threads(max(1, cpu_cores() // cfg.max_concurrent_jobs))
+    # threads next to the training workers: one intra-op thread, as the queue uses, since
+    # oversubscribed OpenMP threads spin and slow everything ~20x.
+    torch.set_num_threads(1)
     queue = JobQueue(max_concurrent=cfg.max_concurrent_jobs, store=store,
                      max_jobs_per_session=cfg.max_jobs_per_session,
                      trainer_factory=trainer_factory(cfg.data_dir))

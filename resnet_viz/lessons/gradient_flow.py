@@ -104,7 +104,7 @@ def claim(result: dict[str, Any]) -> Claim:
     d = result["depth"]
     return Claim(
         holds=holds,
-        text=(f"At initialisation a deep plain BN net's gradient grows from the last layer back to "
+        text=("At initialisation a deep plain BN net's gradient grows from the last layer back to "
               f"the first; with identity shortcuts it stays nearly flat."),
         ours=(f"depth {d}, first-layer / last-layer gradient norm at init (mean of log10 over seeds): "
               f"plain ×{fmt(10 ** plain)}, residual ×{fmt(10 ** res)}. Without BN, median layer "
