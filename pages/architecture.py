@@ -27,6 +27,8 @@ with common.shown_errors("The architecture could not be drawn"):
         st.metric("Parameters", f"{total:,}")
         st.dataframe(rows, hide_index=True, column_order=("block", "layers", "shortcut_desc", "out_shape", "params"),
                      column_config={"shortcut_desc": "shortcut", "out_shape": "output"})
+        common.download("Architecture table (CSV)", lambda: export.rows_to_csv(rows), "architecture.csv",
+                        "dl_arch_csv")
         common.download("Architecture table (JSON)", lambda: export.to_json({"spec": spec.to_dict(),
                         "stem_and_head": ends, "blocks": rows}), "architecture.json", "dl_arch")
 st.caption("Option A shortcuts zero-pad new channels and keep plain and residual nets parameter-identical; "

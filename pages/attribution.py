@@ -87,4 +87,12 @@ if res := memo.get(tag):
     common.chart(block_attribution_figure(res["blocks"]), "attr_blocks")
     st.caption("Integrated-gradients completeness gap |Σ attribution − Δ logit|: "
                + ", ".join(f"{NAMES[k]} {v:.2g}" for k, v in res["delta"].items()))
-    common.download("Attributions (JSON)", lambda: export.to_json(res), "attribution.json", "dl_attr")
+    d1, d2, d3 = st.columns(3)
+    with d1:
+        common.download("Per-block attribution (CSV)", lambda: export.rows_to_csv(export.attribution_rows(res)),
+                        "attribution_blocks.csv", "dl_attr_blocks_csv")
+    with d2:
+        common.download("Saliency and IG maps (CSV)", lambda: export.rows_to_csv(export.attribution_map_rows(res)),
+                        "attribution_maps.csv", "dl_attr_maps_csv")
+    with d3:
+        common.download("Attributions (JSON)", lambda: export.to_json(res), "attribution.json", "dl_attr")

@@ -56,9 +56,14 @@ def render(snaps: list[dict]) -> None:
 
 
 live.poll(ctx, all_keys, render)
-common.download("Responses (JSON)", lambda: export.to_json(
-    [{k: s.get(k) for k in ("spec", "probe_step", "response_names", "response_std", "branch_ratio")}
-     for s in live.snapshots(ctx, all_keys)]), "responses.json", "dl_responses")
+d1, d2 = st.columns(2)
+with d1:
+    common.download("Responses (CSV)", lambda: export.rows_to_csv(export.probe_rows(live.snapshots(ctx, all_keys))),
+                    "responses.csv", "dl_responses_csv")
+with d2:
+    common.download("Responses (JSON)", lambda: export.to_json(
+        [{k: s.get(k) for k in ("spec", "probe_step", "response_names", "response_std", "branch_ratio")}
+         for s in live.snapshots(ctx, all_keys)]), "responses.json", "dl_responses")
 st.caption("Std measured with batch statistics on the training batch at the latest probe step, "
            "so after BN it is close to the BN scale |γ|. At this small scale \"deeper ResNets respond "
            "less\" is weak; the plain-vs-residual gap is the robust part.")

@@ -52,8 +52,13 @@ def show(reports: list[dict], when: str) -> None:
         common.chart(correlation_heatmap(r["corr_matrix"], r["corr_x"], pick), f"corrfig_{when}")
     st.caption(" · ".join(f"{n}: lag-1 autocorrelation {r['lag1']:.2f}, spectrum slope {r['spectrum_slope']:.1f}"
                           for n, r in zip(("plain", "residual"), reports)))
-    common.download(f"Gradients {when} (JSON)", lambda: export.to_json(reports), f"shatter_{when}.json",
-                    f"dl_shatter_{when}")
+    d1, d2 = st.columns(2)
+    with d1:
+        common.download(f"Gradients {when} (CSV)", lambda: export.rows_to_csv(export.shatter_rows(reports)),
+                        f"shatter_{when}.csv", f"dl_shatter_{when}_csv")
+    with d2:
+        common.download(f"Gradients {when} (JSON)", lambda: export.to_json(reports), f"shatter_{when}.json",
+                        f"dl_shatter_{when}")
 
 
 with common.shown_errors("The gradients could not be computed"):
@@ -66,7 +71,12 @@ betas = tuple(sorted({1.0, spec.residual_scale} - {0.0}))
 with common.shown_errors("The depth sweep could not be computed"):
     sweep = by_depth(depths, spec.width, betas)
     common.chart(lag1_depth_figure(sweep), "lag1_depth")
-    common.download("Lag-1 by depth (JSON)", lambda: export.to_json(sweep), "lag1_by_depth.json", "dl_lag1")
+    d1, d2 = st.columns(2)
+    with d1:
+        common.download("Lag-1 by depth (CSV)", lambda: export.rows_to_csv(export.lag1_rows(sweep)),
+                        "lag1_by_depth.csv", "dl_lag1_csv")
+    with d2:
+        common.download("Lag-1 by depth (JSON)", lambda: export.to_json(sweep), "lag1_by_depth.json", "dl_lag1")
 
 st.subheader("After training on the 1-D task")
 pair: PairSession = common.state("shatter_pair", lambda: PairSession(ctx.sid))

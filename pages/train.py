@@ -65,8 +65,14 @@ if len(snaps) == 2 and ctx.pair.specs["plain"].dataset in SYNTHETIC_2D:
                                               ctx.pair.specs["plain"])
                 common.chart(boundary_pair(grids[0], grids[1], x, y, titles=[run_label(s) for s in snaps]),
                              "boundary")
-                common.download("Boundaries (JSON)", lambda: export.to_json({"plain": grids[0], "residual": grids[1]}),
-                                "decision_boundaries.json", "dl_boundary")
+                both = {"plain": grids[0], "residual": grids[1]}
+                d1, d2 = st.columns(2)
+                with d1:
+                    common.download("Boundaries (CSV)", lambda: export.rows_to_csv(export.grid_rows(both)),
+                                    "decision_boundaries.csv", "dl_boundary_csv")
+                with d2:
+                    common.download("Boundaries (JSON)", lambda: export.to_json(both),
+                                    "decision_boundaries.json", "dl_boundary")
         else:
             st.caption("The decision boundaries appear when the runs pause or end.")
 st.caption("Curves: cross-entropy and accuracy on up to 2048 training and validation examples, "

@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, NoReturn, Sequence
 
+from .lessons import cli as lesson_cli  # argparse only: does not load torch
 from .spec import CHOICES, DATASET_SHAPES, RANGES, ExperimentSpec, parse_spec
 
 PROG = "resnet_viz"
@@ -372,6 +373,8 @@ COMMANDS: dict[str, Command] = {
                        _shatter_args, run_shatter),
     "sweep": Command("train every combination of comma-separated flag values",
                      _sweep_args, run_sweep),
+    "lesson": Command("run a guided lesson and check its paper's claim (docs/lessons.md)",
+                      lesson_cli.add_arguments, lesson_cli.run),
 }
 
 

@@ -22,7 +22,11 @@ def test_maps_grid_of_heatmaps_for_grey_images(shape):
     assert [type(t).__name__ for t in fig.data] == ["Heatmap"] * 6
     titles = [a.text for a in fig.layout.annotations]
     assert titles[0] == "plain · input" and titles[2] == "plain · integrated gradients"
-    assert titles[3] == "residual (identity, option A) · input" and "saliency" in titles[4]
+    assert titles[3] == "residual · input" and titles[4] == "residual · saliency |∂y/∂x|"
+    assert max(len(t) for t in titles[:6]) <= 32                   # short: three fit side by side
+    rows = [a for a in fig.layout.annotations if (a.name or "").startswith("row ")]
+    assert [a.text for a in rows] == ["plain", "residual (identity, option A)"]   # full names per row
+    assert rows[0].textangle == -90 and rows[0].y > rows[1].y and rows[1].font.color == style.RESIDUAL
     assert fig.layout.annotations[0].font.color == style.PLAIN
     assert fig.layout.annotations[3].font.color == style.RESIDUAL
     assert "saliency" in fig.layout.title.text

@@ -138,14 +138,26 @@ def test_first_last_ratio_hand_example():
         probe_index(run, "middle")
 
 
-def test_grad_norm_by_depth_log_axis_and_ratio_annotations():
+def test_grad_norm_by_depth_log_axis_and_ratio_in_the_legend():
     fig = ft.grad_norm_by_depth([snap("none"), snap("identity")])
     assert fig.layout.yaxis.type == "log"
     assert fig.layout.yaxis.title.text == "‖∂L/∂W‖ (log scale)"
     assert [t.line.color for t in fig.data] == [style.PLAIN, style.RESIDUAL]
-    texts = [a.text for a in fig.layout.annotations]
-    assert any(t.startswith("plain-4") and "first/last" in t and t.endswith("= 100") for t in texts)  # 5 / 0.05
+    assert fig.data[0].name == "plain-4 · first/last = 100"                  # 5 / 0.05
+    assert not fig.layout.annotations                                        # nothing drawn over the lines
+    assert "first/last" in fig.layout.title.text and "<sup>" in fig.layout.title.text
     assert "first" in ft.grad_norm_by_depth([snap()], at="first").layout.title.text
+    bare = {"layer_names": ["a"], "probe_step": [0], "grad_norms": [[1.0]]}
+    assert ft.grad_norm_by_depth([bare]).data[0].name.endswith("first/last: not yet")
+    titled = ft.grad_norm_by_depth([snap()], title="Mine<br><sup>sub</sup>").layout.title.text
+    assert titled == "Mine<br><sup>sub</sup>"                               # a given subtitle is kept alone
+
+
+def test_legend_below_the_plot_never_meets_the_title():
+    for fig in (ft.loss_curves([snap()]), ft.grad_norm_by_depth([snap()]), ft.depth_sweep([])):
+        legend = fig.layout.legend
+        assert legend.orientation == "h" and legend.yref == "container"
+        assert legend.y == 0 and legend.yanchor == "bottom"
 
 
 def test_response_std_fig7_caption_and_sorting():

@@ -15,9 +15,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import DIVERGING, SEQUENTIAL, base_layout, colour_for, label_for
+from .style import DIVERGING, SEQUENTIAL, base_layout, colour_for, label_for, short_label_for
 
 COLUMNS = ("input", "saliency |∂y/∂x|", "integrated gradients")
+TITLE_FONT = 13                       # subplot titles: short, so three fit side by side
 
 
 def _array(a: Any) -> np.ndarray:
@@ -69,7 +70,7 @@ def attribution_maps_figure(image: Any, saliency: Mapping[str, Any], integrated:
     ``shared_scale`` uses one colour range per column so magnitudes compare across nets.
     """
     kinds = list(saliency)
-    titles = [f"{label_for(k)} · {c}" for k in kinds for c in COLUMNS]
+    titles = [f"{short_label_for(k)} · {c}" for k in kinds for c in COLUMNS]
     fig = make_subplots(rows=len(kinds), cols=3, subplot_titles=titles,
                         horizontal_spacing=0.04, vertical_spacing=0.12)
     sal = {k: _map(saliency[k], "max") for k in kinds}
@@ -84,11 +85,21 @@ def attribution_maps_figure(image: Any, saliency: Mapping[str, Any], integrated:
                                  showscale=False, hovertemplate="IG %{z:.3g}<extra></extra>"),
                       row=r, col=3)
     for ann, kind in zip(fig.layout.annotations, [k for k in kinds for _ in COLUMNS]):
-        ann.font.color = colour_for(kind)              # row labels in the net's colour
+        ann.font.update(color=colour_for(kind), size=TITLE_FONT)   # titles in the net's colour
+    _row_labels(fig, kinds)
     _square_pixels(fig, len(kinds) * 3)
     fig.update_layout(title=dict(text=title, x=0.0, xanchor="left"), template="plotly_white",
-                      height=60 + 260 * len(kinds), margin=dict(l=20, r=20, t=90, b=20))
+                      height=60 + 260 * len(kinds), margin=dict(l=40, r=20, t=90, b=20))
     return fig
+
+
+def _row_labels(fig: go.Figure, kinds: Sequence[str]) -> None:
+    """The full name of each row's net (``label_for``), vertical, left of its input image."""
+    for r, kind in enumerate(kinds, start=1):
+        lo, hi = fig.get_subplot(r, 1).yaxis.domain
+        fig.add_annotation(text=label_for(kind), textangle=-90, xref="paper", yref="paper", x=0.0,
+                           xanchor="right", xshift=-6, y=(lo + hi) / 2, yanchor="middle", showarrow=False,
+                           font=dict(color=colour_for(kind), size=12), name=f"row {kind}")
 
 
 def _square_pixels(fig: go.Figure, n_axes: int) -> None:

@@ -31,12 +31,23 @@ def label_for(kind: str) -> str:
             "projection": "residual (projection, option B)", "gated": "highway (gated)"}.get(kind, kind)
 
 
+def short_label_for(kind: str) -> str:
+    """A one-word name for a shortcut kind (subplot titles; ``label_for`` says the rest)."""
+    return {"none": "plain", "identity": "residual", "gated": "highway"}.get(kind, kind)
+
+
 def base_layout(fig: go.Figure, title: str, x_title: str, y_title: str,
                 height: int = 380) -> go.Figure:
-    """Title, axis labels with units, a legend that does not cover the data."""
+    """Title, axis labels with units, a legend that does not cover the data.
+
+    The legend sits below the plot, anchored to the bottom edge of the figure (``yref`` =
+    container), so it can never meet the title, however many rows it wraps into in a
+    half-width column: plotly shrinks the plot area to make room for it.
+    """
     fig.update_layout(title=dict(text=title, x=0.0, xanchor="left"), height=height,
                       template="plotly_white", margin=dict(l=60, r=20, t=60, b=50),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
+                      legend=dict(orientation="h", yref="container", yanchor="bottom", y=0.0,
+                                  xanchor="left", x=0.0))
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title)
     return fig

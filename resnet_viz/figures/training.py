@@ -131,31 +131,35 @@ def grad_norm_by_depth(runs: Sequence[Run], at: str | int = "last", title: str |
 
     He et al. 2016 §1 / Glorot & Bengio 2010: in a deep plain net the norm falls (or
     explodes) from the head back to the input; a residual net keeps it flat. Each run's
-    first-layer / last-layer ratio is written on the chart (``first_last_ratio``).
+    first-layer / last-layer ratio (``first_last_ratio``) is in its legend entry, and the
+    subtitle says how to read it (an annotation on the plot would sit on the lines).
     """
     fig = go.Figure()
-    for k, (run, (label, colour, symbol)) in enumerate(zip(runs, run_styles(runs))):
+    for run, (label, colour, symbol) in zip(runs, run_styles(runs)):
         j = probe_index(run, at, "grad_norms")
         row = list((run.get("grad_norms") or [])[j]) if j is not None else []
         names = list(run.get("layer_names") or [])
         idx = downsample_indices(len(row))
+        ratio = first_last_ratio(run, at)
         fig.add_trace(go.Scatter(
-            x=idx, y=[positive(row[i]) for i in idx], name=label, connectgaps=False,
-            text=[names[i] if i < len(names) else f"layer {i}" for i in idx],
+            x=idx, y=[positive(row[i]) for i in idx], name=f"{label} · {_ratio_text(ratio)}",
+            connectgaps=False, text=[names[i] if i < len(names) else f"layer {i}" for i in idx],
             hovertemplate="layer %{x} (%{text}): %{y:.3g}<extra>" + label + "</extra>",
             **_line(colour, symbol or "circle")))
-        ratio = first_last_ratio(run, at)
-        text = f"{label}: first/last layer = {ratio:.3g}" if math.isfinite(ratio) else f"{label}: no ratio yet"
-        fig.add_annotation(text=text, xref="paper", yref="paper", x=0.01, y=0.98 - 0.08 * k, xanchor="left",
-                           showarrow=False, font=dict(color=colour), name=f"ratio {label}")
     where = f"the {at} probe step" if isinstance(at, str) else f"step {at}"
-    style.base_layout(fig, title or f"Gradient norm by depth (at {where})",
+    subtitle = "<br><sup>first/last: ‖∂L/∂W‖ of layer 0 ÷ last layer (≪ 1: the gradient vanishes)</sup>"
+    head = title or f"Gradient norm by depth (at {where})"
+    style.base_layout(fig, head + (subtitle if runs and "<br>" not in head else ""),
                       "weight layer index (0 = input side)", "‖∂L/∂W‖ (log scale)")
     fig.update_yaxes(type="log")
     if not runs:
         _empty_note(fig, "no runs yet")
     fig.update_layout(uirevision="grad_norm_by_depth")
     return fig
+
+
+def _ratio_text(ratio: float) -> str:
+    return f"first/last = {ratio:.3g}" if math.isfinite(ratio) else "first/last: not yet"
 
 
 def response_std(runs: Sequence[Run], sort: bool = False, at: str | int = "last",
