@@ -8,6 +8,7 @@ data directory, datasets read from there too. Nothing here imports streamlit.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -37,16 +38,29 @@ class Services:
     speed: SpeedCalibrator = field(default_factory=SpeedCalibrator)
     notices: list[str] = field(default_factory=list)   # for the teacher: config and store problems
     closed: bool = False
+    warmup: threading.Thread | None = None
 
     def shutdown(self) -> None:
         """Stop the reaper, then the queue (running jobs are stored as interrupted)."""
         if self.closed:
             return
         self.closed = True
+        if self.warmup is not None:
+            self.warmup.join(timeout=30)
         self.reaper.stop()
         self.queue.shutdown()
         if self.store is not None:
             self.store.close()
+
+
+def _warm_up() -> None:
+    """Pay torch's lazy imports (the first optimiser pulls in torch._dynamo, ~2 s) and the
+    digits load before the first student presses Start, not during their first run."""
+    try:
+        torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        load_dataset(ExperimentSpec())
+    except Exception:  # warm-up is an optimisation only; a real run reports real errors
+        log.debug("warm-up failed", exc_info=True)
 
 
 def trainer_factory(data_dir: str) -> Callable[[ExperimentSpec], Trainer]:
@@ -83,4 +97,6 @@ def build_services(cfg: ClassroomConfig | None = None, notices: list[str] | None
                      max_jobs_per_session=cfg.max_jobs_per_session,
                      trainer_factory=trainer_factory(cfg.data_dir))
     reaper = SessionReaper(queue.release_session, is_active or (lambda _sid: None), timeout_s=timeout_s)
-    return Services(cfg, queue, store, reaper.start(), notices=notices)
+    warmup = threading.Thread(target=_warm_up, name="resnet-viz-warmup", daemon=True)
+    warmup.start()
+    return Services(cfg, queue, store, reaper.start(), notices=notices, warmup=warmup)

@@ -100,12 +100,14 @@ class PairSession:
 
         Called right after Start, so the page's own rerun already draws the first point
         instead of waiting for the next poll (time to first point ~ job start-up, not +1 s).
-        Queued or paused jobs are not waited for. True when nothing is left to wait for.
+        Just-submitted jobs are still "queued" until a worker picks them up (a few ms when a
+        slot is free), so queued jobs are waited for too; a job stuck behind others costs at
+        most ``timeout``. Paused jobs are not waited for. True when nothing is left to wait for.
         """
         end = time.monotonic() + timeout
         while True:
             pending = [j for j in self.jobs(backend).values()
-                       if j.state == "running" and not j.snapshot()["history"]["step"]]
+                       if j.state in ("running", "queued") and not j.snapshot()["history"]["step"]]
             if not pending:
                 return True
             if time.monotonic() >= end:
