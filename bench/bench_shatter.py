@@ -5,7 +5,8 @@ Freezing BN on the grid makes the points independent, so one backward pass over 
 gives every df_i/dx_i; the reference loop takes one autograd.grad per point. Both are timed
 in this one run (ratios, not absolute times, are what carry between machines).
 
-    .venv/bin/python bench/bench_shatter.py [--depth 50] [--width 200] [--n 256] [--json PATH]
+    .venv/bin/python bench/bench_shatter.py [--depth 50] [--width 200] [--n 256] [--threads 1]
+                                            [--json PATH]
 """
 from __future__ import annotations
 
@@ -45,8 +46,8 @@ def bench(depth: int, width: int, n: int, seed: int = 0) -> dict[str, Any]:
     model = shatter_model(spec)
     net = freeze_bn_on(model, x)
     # Pass only: the same frozen copy for both, so the ratio is the batching itself.
-    t_batch, g_batch = best_of(lambda: batched_pass(net, x), 5)
-    t_loop, g_loop = best_of(lambda: per_point_pass(net, x), 1)
+    t_batch, g_batch = best_of(lambda: batched_pass(net, x), 10)
+    t_loop, g_loop = best_of(lambda: per_point_pass(net, x), 2)
     # End to end: each public function freezes its own copy of the net.
     t_batch_e2e, _ = best_of(lambda: input_gradients(model, x), 3)
     t_loop_e2e, _ = best_of(lambda: per_point_gradients(model, x), 1)
@@ -79,7 +80,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--depth", type=int, default=50)
     ap.add_argument("--width", type=int, default=200)
     ap.add_argument("--n", type=int, default=256)
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    # One thread by default: the loop cannot use more, and on a shared 2-core machine
+    # multi-threaded timings swing with the neighbours' load.
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     ap.add_argument("--json", type=Path, default=None, help="save results to this file")
     args = ap.parse_args(argv)
     if args.threads:

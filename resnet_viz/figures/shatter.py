@@ -95,8 +95,8 @@ def correlation_heatmap(C: Sequence[Sequence[float]], x: Sequence[float] | None 
                         label: str = "") -> go.Figure:
     """Correlation between the unit gradients at grid points x_i and x_j (−1 to 1).
 
-    Smooth nets give a broad bright band around the diagonal; shattered nets only the
-    diagonal itself (Balduzzi et al. 2017, gradient covariance across inputs).
+    Smooth nets give a broad band of high correlation around the diagonal; shattered nets
+    only the diagonal itself (Balduzzi et al. 2017, gradient covariance across inputs).
     """
     C = np.asarray(C, dtype=float)
     x = list(x) if x is not None else list(range(len(C)))
@@ -105,7 +105,8 @@ def correlation_heatmap(C: Sequence[Sequence[float]], x: Sequence[float] | None 
     title = "Correlation of unit gradients between grid points"
     fig = base_layout(fig, f"{title} — {label}" if label else title,
                       "input x_i (dimensionless)", "input x_j (dimensionless)", height=420)
-    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    fig.update_xaxes(constrain="domain")   # square cells, no empty margins beside the map
+    fig.update_yaxes(scaleanchor="x", scaleratio=1, constrain="domain")
     return fig
 
 
@@ -140,7 +141,7 @@ def lag1_depth_figure(result: Mapping[str, Any], log_y: bool = False,
     """Lag-1 gradient autocorrelation vs depth, mean ± std over seeds (``lag1_vs_depth``).
 
     Theory curves are dashed in the colour of their measurement: plain 2^-L (Theorem 1),
-    ResNet 1/(β√L) (Theorem 3), scaled to the measured mean at the smallest depth. The grey
+    ResNet 1/(β√L) (Theorem 3), one constant per kind fitted at the smallest depth. The grey
     band ±1/√n is where white noise lands. ``log_y`` shows the decay rates; values ≤ 0
     (white noise) cannot be drawn on it.
     """
