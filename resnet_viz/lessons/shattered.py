@@ -15,8 +15,7 @@ make the net exactly linear at init, so df/dx is constant at any depth.
 """
 from __future__ import annotations
 
-import math
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,33 +38,11 @@ def specs(p: dict[str, Any]) -> list[ExperimentSpec]:
     return []   # analysed at initialisation: nothing to train
 
 
-def theory_curve(kind: str, beta: float, depths: Sequence[int], first: float) -> list[float]:
-    """2^−L (plain, Thm 1) or 1/(β√L) (ResNet, Thm 3), scaled through the first measurement."""
-    shape = [2.0 ** -d if kind == "none" else 1.0 / (max(beta, 1e-12) * math.sqrt(d)) for d in depths]
-    return [min(1.0, first / shape[0] * s) for s in shape]
-
-
 def lag1_table(p: dict[str, Any], progress=None) -> dict[str, Any]:
-    """``shatter.lag1_vs_depth``'s document, for this lesson's ``norm`` and β values."""
-    depths, seeds, n = sorted(p["depths"]), p["seeds"], p["points"]
-    combos = [("none", 1.0)] + [("identity", float(b)) for b in p["betas"]]
-    curves, theory, done = [], [], 0
-    for kind, beta in combos:
-        runs = []
-        for d in depths:
-            runs.append([shatter.lag1(_spec(p, d, kind, beta, s), n) for s in seeds])
-            done += 1
-            if progress:
-                progress(done / (len(combos) * len(depths) + 1), f"depth {d}, {kind} β={beta:g}")
-        mean = [float(np.mean(r)) for r in runs]
-        curves.append({"kind": kind, "beta": beta, "lag1": runs, "mean": mean,
-                       "std": [float(np.std(r)) for r in runs]})
-        name = "plain: 2^-L (Thm 1)" if kind == "none" else f"ResNet β={beta:g}: 1/(β√L) (Thm 3)"
-        theory.append({"kind": kind, "beta": beta, "name": name,
-                       "values": theory_curve(kind, beta, depths, mean[0])})
-    return {"depths": depths, "n": n, "width": p["width"], "seeds": list(seeds), "curves": curves,
-            "theory": theory, "noise_floor": 1.0 / math.sqrt(n),
-            "note": "theory curves are scaled to match the measured mean at the smallest depth"}
+    """``shatter.lag1_vs_depth`` for this lesson's ``norm`` and β values: the page, the
+    lesson and the CLI draw the same curves and the same theory rates."""
+    return shatter.lag1_vs_depth(p["depths"], betas=p["betas"], seeds=p["seeds"], width=p["width"],
+                                 n=p["points"], norm=p["norm"], progress=progress)
 
 
 class LooksLinear(nn.Module):
