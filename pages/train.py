@@ -56,6 +56,10 @@ with charts:
         live.runs_downloads(lambda: live.snapshots(ctx, keys) + overlays, "train_curves")
     if not keys:
         st.info("Press **Start** to train the pair set in the sidebar. Tiny nets train in seconds.")
+        if not overlays:
+            # Empty axes now: the browser loads plotly.js (~2 s on a busy 2-core server) with
+            # the page, not on the Start rerun, so the first point shows as soon as it exists.
+            render([])
 
 if len(snaps) == 2 and ctx.pair.specs["plain"].dataset in SYNTHETIC_2D:
     with boundary_area:

@@ -97,6 +97,10 @@ def build_services(cfg: ClassroomConfig | None = None, notices: list[str] | None
                      max_jobs_per_session=cfg.max_jobs_per_session,
                      trainer_factory=trainer_factory(cfg.data_dir))
     reaper = SessionReaper(queue.release_session, is_active or (lambda _sid: None), timeout_s=timeout_s)
+    # The warm-up's dataset load imports pandas (via sklearn); plotly's optional-import check
+    # returns a half-initialised pandas from sys.modules to a page drawing its first figure at
+    # the same moment (AttributeError: partially initialized module 'pandas'). Import it here.
+    import pandas  # noqa: F401
     warmup = threading.Thread(target=_warm_up, name="resnet-viz-warmup", daemon=True)
     warmup.start()
     return Services(cfg, queue, store, reaper.start(), notices=notices, warmup=warmup)
