@@ -12,6 +12,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Iterator
 
+# pandas first, at import time: plotly reads sys.modules["pandas"] without the import lock, so
+# a worker thread importing it (sklearn, for digits) while a session draws its first figure
+# handed plotly a half-initialised module ("partially initialized module 'pandas'").
+import pandas  # noqa: F401
 import plotly.graph_objects as go
 import streamlit as st
 from streamlit import runtime
