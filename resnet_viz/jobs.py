@@ -1,7 +1,11 @@
 """A shared training queue for a classroom on one small server.
 
 Bounded concurrency: a fixed pool of ``max_concurrent`` worker threads trains queued jobs
-first-in first-out, in short chunks (~0.15 s) so controls take effect quickly. Runs are
+in short chunks (~0.15 s) so controls take effect quickly. The most-watched job goes
+first (first-in first-out among equals), and at a chunk boundary a running job yields its
+worker to a waiting one with more watchers: the lesson preset 30 students wait for is not
+stuck behind one student's private run, and the private run resumes where it stopped
+(training is stepwise and deterministic, so being preempted changes no number). Runs are
 cached by ``spec.spec_hash()``: training is deterministic in the spec, so when 30 students
 open the same lesson preset the run is computed once and everyone watches the same job;
 a run already in the store is not computed at all. Each job knows its subscribers
@@ -35,7 +39,8 @@ log = logging.getLogger(__name__)
 
 
 class JobQueue:
-    """Bounded-concurrency FIFO of training jobs with a spec-hash cache (see module doc)."""
+    """Bounded-concurrency, most-watched-first queue of training jobs with a spec-hash cache
+    (see module doc)."""
 
     def __init__(self, max_concurrent: int | None = None, store: RunStoreBackend | None = None,
                  cache_size: int = 64, max_jobs_per_session: int = 4,
@@ -88,6 +93,7 @@ class JobQueue:
                 self._start_pool_locked()
                 self._cond.notify()
             job.subscribers.add(session_id)
+            self._order_locked()
             return job
 
     def release(self, job: Job, session_id: str) -> None:
@@ -96,6 +102,7 @@ class JobQueue:
             job.subscribers.discard(session_id)
             if job.state in ACTIVE and not job.subscribers:
                 self._end_locked(job, "cancelled")
+            self._order_locked()
 
     def release_session(self, session_id: str) -> None:
         """Release every job of a session (tab closed, connection lost)."""
@@ -210,10 +217,22 @@ class JobQueue:
                             "one before starting another.")
 
     def _requeue_front_locked(self, job: Job) -> None:
-        if job.state == "paused":  # the front: it already waited its turn once
+        if job.state == "paused":  # the front of its rank: it already waited its turn once
             job.state = "queued"
             self._pending.appendleft(job)
+            self._order_locked()
             self._cond.notify()
+
+    def _order_locked(self) -> None:
+        """Most watchers first; the sort is stable, so arrival order among equals is kept."""
+        if len(self._pending) > 1:
+            ranked = sorted(self._pending, key=lambda j: -len(j.subscribers))
+            self._pending.clear()
+            self._pending.extend(ranked)
+
+    def _outranked_locked(self, job: Job) -> bool:
+        """A waiting job has more watchers than ``job`` (``_pending`` is kept ranked)."""
+        return bool(self._pending) and len(self._pending[0].subscribers) > len(job.subscribers)
 
     def _end_locked(self, job: Job, state: str) -> None:
         """End an unfinished job. A running one is freed by its worker at the next chunk."""
@@ -315,6 +334,12 @@ class JobQueue:
         if job._pause_requested or (job._pause_at is not None and trainer.step >= job._pause_at):
             job.state, job._pause_requested, job._pause_at = "paused", False, None
             return 0  # the worker goes on to the next job; resume() re-queues this one
+        if self._outranked_locked(job):  # yield the worker; the trainer keeps its place
+            job.state = "queued"
+            self._pending.appendleft(job)  # front of its rank: it already waited its turn
+            self._order_locked()
+            self._cond.notify()
+            return 0
         n = job._chunk
         return n if job._pause_at is None else min(n, job._pause_at - trainer.step)
 

@@ -123,6 +123,33 @@ def test_positions_estimates_and_cancel():
     assert all(ref() is None for ref in made.built)  # every cancelled trainer was freed
 
 
+def test_most_watched_job_goes_first_and_preempts_at_a_chunk_boundary():
+    """A class waiting on one preset is not stuck behind a private run (issue 5's p95)."""
+    solo = []
+    with queue(max_concurrent=1) as q:
+        ref = q.submit(TINY.replace(seed=7, steps=300), "alone")
+        wait_end(ref)
+        solo = ref.snapshot()
+    with queue(max_concurrent=1, trainer_factory=Counting()) as q:
+        private = q.submit(TINY.replace(seed=7, steps=300), "s0")
+        wait_for(lambda: private._trainer is not None and private._trainer.step > 0)
+        other = q.submit(LONG.replace(seed=3), "s1")           # as watched: waits its turn
+        preset = q.submit(TINY.replace(seed=9, steps=300), "s2")
+        q.submit(TINY.replace(seed=9, steps=300), "s3")       # a second student joins it
+        assert q.position(preset) == 1 and q.position(other) == 2   # ranked by watchers
+        wait_for(lambda: private.state == "queued")          # yielded its worker mid-run
+        assert 0 < private._trainer.step < 300
+        assert q.position(private) == 1 and q.position(other) == 2  # back at the front of its rank
+        wait_end(preset)
+        assert private.state != "finished"                    # the watched run went first
+        assert q.position(other) == 1                         # the preempted run resumes first
+        wait_end(private)
+        q.release(other, "s1")
+    ours = private.snapshot()
+    for key in ("history", "grad_norms", "batch_loss"):       # preemption changes no number
+        assert ours[key] == solo[key]
+
+
 def test_pause_step_resume_and_worker_handover():
     with queue(max_concurrent=1) as q:
         a = q.submit(TINY.replace(steps=200, eval_every=50), "me")
