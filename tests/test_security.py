@@ -346,3 +346,14 @@ def test_teacher_data_dir_problems_reach_the_student_as_a_sentence(tmp_path):
         assert ok.state == "finished"
     finally:
         svc.shutdown()
+
+
+def test_reruns_do_not_force_a_full_garbage_collection():
+    """Streamlit's default gc.collect() after every (fragment) rerun walks every live object:
+    ~0.2 s holding the GIL with torch loaded, once per tab per second. The setting must be
+    one Streamlit still knows, or it would be ignored silently after an upgrade."""
+    from streamlit import config as st_config
+
+    cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert "runner.postScriptGC" in st_config._config_options_template
+    assert cfg.get("runner", {}).get("postScriptGC") is False
