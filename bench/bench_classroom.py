@@ -62,6 +62,7 @@ OTHER_DATASETS = ("moons", "circles", "xor", "gaussians", "spirals")
 ENDED_RE = r"(finished [\d,]+ steps on|diverged at step|stopped at step)"
 DONE_JS = ("() => (document.body.textContent.match(/" + ENDED_RE + "/g) || []).length >= 2")
 PAGE_PATH = "train"                      # st.Page("pages/train.py") is served at /train
+TRACE = bool(os.environ.get("BENCH_TRACE"))   # ws clients keep a message trace in the results
 START = ".st-key-start button, .st-key-start_anyway button"
 
 
@@ -139,9 +140,156 @@ def serve(counters_path: str, streamlit_args: list[str]) -> None:
             time.sleep(0.5)
 
     threading.Thread(target=dump, name="bench-counters", daemon=True).start()
+    def account(key: str, built: int, steps: int, cpu: float, wall: float) -> None:
+        with lock:           # training in child processes (--what-if process-training)
+            e = per_key.setdefault(key, {"built": 0, "steps": 0, "cpu_s": 0.0, "wall_s": 0.0,
+                                         "first": time.time(), "last": time.time()})
+            e["built"] += built
+            e["steps"] += steps
+            e["cpu_s"] += cpu
+            e["wall_s"] += wall
+            e["last"] = time.time()
+
+    for what in filter(None, os.environ.get("BENCH_WHATIF", "").split(",")):
+        _what_if(what, account)
     from streamlit.web import cli as stcli
     sys.argv = ["streamlit", *streamlit_args]
     stcli.main()
+
+
+def _child_main(conn: Any, data_dir: str) -> None:
+    """A training process for ``--what-if process-training``: one Trainer at a time, driven
+    over ``conn`` by a worker thread of the server (which waits without holding its GIL)."""
+    sys.path.insert(0, str(ROOT))
+    import torch
+    torch.set_num_threads(1)
+    from resnet_viz.data import load_dataset
+    from resnet_viz.spec import ExperimentSpec
+    from resnet_viz.training import Trainer, model_to_bytes
+
+    trainer = None
+    while True:
+        op, arg = conn.recv()
+        c0 = time.thread_time()
+        try:
+            if op == "new":
+                spec = ExperimentSpec(**arg)
+                trainer = Trainer(spec, load_dataset(spec, Path(data_dir)))
+                out: Any = None
+            elif op == "train":
+                out = trainer.train_steps(arg)
+            elif op == "stop":
+                out = trainer.stop(arg)
+            elif op == "weights":
+                out = model_to_bytes(trainer.model)
+            elif op == "free":
+                trainer, out = None, None
+            else:
+                return
+            state = (trainer.step, trainer.done, trainer.snapshot()) if trainer is not None else None
+            conn.send((True, out, state, time.thread_time() - c0))
+        except Exception as err:       # a SpecError/DataError must reach the queue as such
+            conn.send((False, err, None, time.thread_time() - c0))
+
+
+class _RemoteTrainer:
+    """What the job queue uses of a Trainer, with the training in a child process."""
+
+    def __init__(self, spec: Any, data_dir: str, account: Any) -> None:
+        import multiprocessing as mp
+
+        local = _RemoteTrainer._local
+        if not hasattr(local, "conn"):        # one child per queue worker thread, reused
+            parent, child = mp.get_context("spawn").Pipe()
+            proc = mp.get_context("spawn").Process(target=_child_main, args=(child, data_dir),
+                                                   daemon=True, name="bench-trainer")
+            proc.start()
+            local.conn, local.proc = parent, proc
+        self._conn, self.spec, self._account = local.conn, spec, account
+        self._lock = threading.Lock()
+        self.step, self.done, self._snap = 0, False, {}
+        self._call("new", spec.to_dict(), built=1)
+
+    def _call(self, op: str, arg: Any = None, built: int = 0) -> Any:
+        with self._lock:
+            w0 = time.perf_counter()
+            self._conn.send((op, arg))
+            ok, out, state, cpu = self._conn.recv()
+        if not ok:
+            raise out
+        if state is not None:
+            self.step, self.done, self._snap = state
+        self._account(self.spec.spec_hash(), built, out if op == "train" else 0, cpu,
+                      time.perf_counter() - w0 if op == "train" else 0.0)
+        return out
+
+    def train_steps(self, n: int) -> int:
+        return self._call("train", n)
+
+    def stop(self, reason: str) -> None:
+        self._call("stop", reason)
+
+    def snapshot(self) -> dict[str, Any]:
+        return self._snap
+
+    @property
+    def model(self) -> Any:
+        from resnet_viz.training import model_from_bytes
+        return model_from_bytes(self.spec, self._call("weights"))
+
+    def __del__(self) -> None:
+        try:
+            self._call("free")
+        except Exception:
+            pass
+
+
+_RemoteTrainer._local = threading.local()
+
+
+def _what_if(what: str, account: Any = None) -> None:
+    """Experiments on the server, to size a fix before anyone writes it (``--what-if``).
+
+    - ``share-figures``: one loss-curve figure per (runs, their steps and states, options),
+      shared by every session that draws the same runs (30 students watching one job build
+      its charts once per new point instead of 30 times).
+    - ``process-training``: every queue worker thread trains in a child process of its
+      own (the ``JobBackend`` seam): the server's GIL is left to the pages.
+    - ``poll=S``: live pages refresh every S seconds instead of 1.
+    """
+    from collections import OrderedDict
+
+    if what == "share-figures":
+        from resnet_viz.figures import training as figs
+        real, cache, lock = figs.loss_curves, OrderedDict(), threading.Lock()
+
+        def loss_curves(runs: Any, metric: str = "loss", *args: Any, **kwargs: Any) -> Any:
+            sig = (tuple((r.get("key") or r.get("spec_hash"), r.get("step"), r.get("state"),
+                          r.get("status"), r.get("label")) for r in runs),
+                   metric, args, tuple(sorted(kwargs.items())))
+            with lock:
+                fig = cache.get(sig)
+            if fig is None:
+                fig = real(runs, metric, *args, **kwargs)
+                with lock:
+                    cache[sig] = fig
+                    while len(cache) > 256:
+                        cache.popitem(last=False)
+            return fig
+
+        figs.loss_curves = loss_curves
+    elif what == "process-training":
+        from resnet_viz import services
+
+        def trainer_factory(data_dir: str) -> Any:
+            return lambda spec: _RemoteTrainer(spec, data_dir, account)
+
+        services.trainer_factory = trainer_factory
+    elif what.startswith("poll="):
+        from pages import live
+        live.poll.__defaults__ = (float(what.split("=", 1)[1]),)
+    else:
+        raise SystemExit(f"unknown --what-if {what!r}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -220,7 +368,8 @@ class Server:
     """``streamlit run app.py`` (through ``serve``) on a free port with a fresh data dir."""
 
     def __init__(self, workdir: Path, port: int, switch_interval: float | None = None,
-                 config_extra: str = "") -> None:
+                 config_extra: str = "", st_flags: list[str] | None = None,
+                 what_if: list[str] | None = None) -> None:
         self.workdir, self.port = workdir, port
         self.url = f"http://127.0.0.1:{port}"
         self.counters = workdir / "counters.json"
@@ -233,9 +382,14 @@ class Server:
         env = {**os.environ, "RESNET_VIZ_CONFIG": str(self.config), "PYTHONUNBUFFERED": "1"}
         if switch_interval:
             env["BENCH_SWITCH_INTERVAL"] = str(switch_interval)
+        if what_if:
+            env["BENCH_WHATIF"] = ",".join(what_if)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", str(self.counters), "--",
                "run", "app.py", "--server.headless", "true", "--server.port", str(port),
                "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+        for flag in st_flags or []:                 # what-if: e.g. runner.postScriptGC=false
+            key, _, value = flag.partition("=")
+            cmd += [f"--{key}", value]
         self._log = open(self.log, "wb")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -381,10 +535,12 @@ async def ws_student(server_url: str, params: dict[str, str], delay: float, time
     ended = re.compile(ENDED_RE.encode())
     loop_tasks: dict[str, asyncio.Task] = {}
 
+    page_hash = [""]          # from the navigation message, sent back with every run (as the frontend)
+
     def rerun(widgets: list[Any] | None = None, fragment_id: str = "") -> bytes:
         msg = BackMsg()
         cs = msg.rerun_script
-        cs.query_string, cs.page_name = query, PAGE_PATH
+        cs.query_string, cs.page_name, cs.page_script_hash = query, PAGE_PATH, page_hash[0]
         if fragment_id:
             cs.fragment_id, cs.is_auto_rerun = fragment_id, True
         for w in widgets or []:
@@ -405,7 +561,7 @@ async def ws_student(server_url: str, params: dict[str, str], delay: float, time
         async with websockets.connect(ws_url, subprotocols=["streamlit"], max_size=None,
                                       open_timeout=timeout, ping_interval=None) as ws:
             await ws.send(rerun())
-            start_id, clicked, seen = None, None, 0
+            start_id, clicked, seen, pressed = None, None, 0, set()
             deadline = time.perf_counter() + timeout
             while True:
                 raw = await asyncio.wait_for(ws.recv(), max(0.1, deadline - time.perf_counter()))
@@ -413,10 +569,16 @@ async def ws_student(server_url: str, params: dict[str, str], delay: float, time
                 msg.ParseFromString(raw)
                 kind = msg.WhichOneof("type")
                 counts["received"] += 1
+                if TRACE:
+                    el = msg.delta.new_element.WhichOneof("type") if kind == "delta" else ""
+                    record.setdefault("trace", []).append(
+                        (round(time.perf_counter() - t0, 2), kind, el or "",
+                         list(msg.metadata.run.fragment_ids)[:1], [t[:40].decode(errors="replace") for t in
+                          re.findall(rb"(?:finished|step \d|waiting|Could not|error)[^\x00-\x1f\"]{0,40}", raw)][:2]))
                 if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
                     el = msg.delta.new_element
-                    if el.WhichOneof("type") == "button" and el.button.id.endswith("-start"):
-                        start_id = el.button.id
+                    if el.WhichOneof("type") == "button" and el.button.id.endswith(("-start", "-start_anyway")):
+                        start_id = el.button.id     # a big run asks again: "Start anyway"
                     if clicked is not None:
                         seen += len(ended.findall(raw))
                         if seen >= 2:
@@ -431,6 +593,8 @@ async def ws_student(server_url: str, params: dict[str, str], delay: float, time
                     for task in loop_tasks.values():
                         task.cancel()
                     loop_tasks.clear()
+                elif kind == "navigation":         # st.navigation resolved the page
+                    page_hash[0] = msg.navigation.page_script_hash
                 elif kind == "auto_rerun":
                     fid = msg.auto_rerun.fragment_id
                     if fid not in loop_tasks:
@@ -441,11 +605,13 @@ async def ws_student(server_url: str, params: dict[str, str], delay: float, time
                         if task:
                             task.cancel()
                 elif kind == "script_finished":
-                    if clicked is None and start_id is not None:
-                        record["load_s"] = time.perf_counter() - t0
+                    if start_id is not None and start_id not in pressed:
                         from streamlit.proto.WidgetStates_pb2 import WidgetState
+                        if clicked is None:
+                            record["load_s"] = time.perf_counter() - t0
+                            clicked = time.perf_counter()
+                        pressed.add(start_id)
                         await ws.send(rerun([WidgetState(id=start_id, trigger_value=True)]))
-                        clicked = time.perf_counter()
                     seen = 0            # count the two statuses within one run
                 elif kind == "session_event" and msg.session_event.WhichOneof("type") == "script_compilation_exception":
                     record["errors"] = ["script compilation exception"]
@@ -645,6 +811,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, help="teacher config max_concurrent_jobs (default: cores)")
     ap.add_argument("--switch-interval", type=float,
                     help="what-if: sys.setswitchinterval in the server (Python's default 0.005 s)")
+    ap.add_argument("--st-flag", action="append", default=[], metavar="OPTION=VALUE",
+                    help="what-if: an extra Streamlit option, e.g. runner.postScriptGC=false")
+    ap.add_argument("--what-if", action="append", default=[], metavar="CHANGE",
+                    help="what-if in the server: share-figures, process-training, "
+                         "poll=SECONDS (see _what_if)")
     ap.add_argument("--seed", type=int, default=0, help="arrival order and jitter")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (server log, store)")
@@ -661,10 +832,12 @@ def main(argv: list[str] | None = None) -> int:
     load_before = loadavg()
     print(f"load average before: {load_before}  (cores: {os.cpu_count()})", flush=True)
     server = Server(workdir, free_port(), args.switch_interval,
-                    f"max_concurrent_jobs = {args.jobs}\n" if args.jobs else "")
+                    f"max_concurrent_jobs = {args.jobs}\n" if args.jobs else "", args.st_flag,
+                    args.what_if)
     out: dict[str, Any] = {"clients": args.clients, "sessions": args.sessions, "others": args.others, "steps": args.steps,
                            "shared_params": shared, "load_before": load_before,
                            "jobs": args.jobs, "switch_interval": args.switch_interval,
+                           "st_flags": args.st_flag, "what_if": args.what_if,
                            "cores": len(os.sched_getaffinity(0))}
     try:
         t = time.perf_counter()
