@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Hashable, Iterator
 
 # pandas first, at import time: plotly reads sys.modules["pandas"] without the import lock, so
 # a worker thread importing it (sklearn, for digits) while a session draws its first figure
@@ -24,6 +24,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from resnet_viz.config import ClassroomConfig
 from resnet_viz.controls import KNOBS, blocks_on, build, clamp_to_limits, label, mask_from_on, options
 from resnet_viz.data import DataError
+from resnet_viz.figures.memo import FigureMemo
 from resnet_viz.job import QueueFull
 from resnet_viz.services import Services, build_services
 from resnet_viz.session import PairSession, Shelf
@@ -35,6 +36,7 @@ HE2016 = ("He, Zhang, Ren & Sun, *Deep Residual Learning for Image Recognition*,
           "([arXiv:1512.03385](https://arxiv.org/abs/1512.03385))")
 PEOPLE_ERRORS = (SpecError, DataError, UploadError, QueueFull, StoreError, ValueError)
 SPEC_FIELDS = frozenset(f.name for f in fields(ExperimentSpec))
+FIGURES = FigureMemo()             # process-wide: every session's live charts (shared_chart)
 SPEC, URL, NOTICES, CHANGED = "spec", "_url_written", "_spec_notices", "_knobs_changed"
 
 
@@ -263,12 +265,24 @@ def download(label_: str, make: Callable[[], str], file_name: str, key: str) -> 
                        on_click="ignore", icon=":material/download:")
 
 
-def chart(fig: go.Figure, key: str) -> None:
-    """A plotly chart; a top legend gets its own band under the title so that in a half-width
-    column the two never overlap (the projector shows long titles)."""
+def _framed(fig: go.Figure) -> go.Figure:
+    """A top legend gets its own band under the title so that in a half-width column the two
+    never overlap (the projector shows long titles)."""
     legend = fig.layout.legend
     if legend.orientation == "h" and (legend.y or 0) >= 1.0:
         top = max(fig.layout.margin.t or 0, 110)
         fig.update_layout(margin=dict(t=top), title=dict(y=1.0, yanchor="top", yref="container", pad=dict(t=12)),
                           legend=dict(y=1.02, yanchor="bottom", x=0.0, xanchor="left"))
+    return fig
+
+
+def chart(fig: go.Figure, key: str) -> None:
+    """A plotly chart (see ``_framed``)."""
+    st.plotly_chart(_framed(fig), key=key, config={"displaylogo": False})
+
+
+def shared_chart(signature: Hashable, build: Callable[[], go.Figure], key: str) -> None:
+    """A chart built once per content for every session (``figures.memo``): the live charts
+    30 students watch on one run. ``signature`` must cover everything ``build`` reads."""
+    fig = FIGURES.get(signature, lambda: _framed(build()))
     st.plotly_chart(fig, key=key, config={"displaylogo": False})

@@ -6,6 +6,7 @@ import streamlit as st
 from pages import common, live
 from resnet_viz import export
 from resnet_viz.figures.boundary import boundary_pair
+from resnet_viz.figures.memo import runs_signature
 from resnet_viz.figures.runs import run_label
 from resnet_viz.figures.training import loss_curves
 from resnet_viz.session import comparison_pair
@@ -44,10 +45,12 @@ def render(snaps: list[dict]) -> None:
             live.status_ui(ctx, snap)
     runs = snaps + overlays
     c1, c2 = st.columns(2)
+    sig = runs_signature(runs)             # the same run at the same step: one figure for all
     with c1:
-        common.chart(loss_curves(runs, "loss", log_y=log_loss), "loss_chart")
+        common.shared_chart(("loss", log_loss, sig), lambda: loss_curves(runs, "loss", log_y=log_loss),
+                            "loss_chart")
     with c2:
-        common.chart(loss_curves(runs, "acc"), "acc_chart")
+        common.shared_chart(("acc", sig), lambda: loss_curves(runs, "acc"), "acc_chart")
 
 
 with charts:

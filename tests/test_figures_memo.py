@@ -1,0 +1,74 @@
+"""figures.memo: one live chart per content, shared by every session watching it."""
+from __future__ import annotations
+
+import threading
+
+import plotly.graph_objects as go
+
+from resnet_viz.data import load_dataset
+from resnet_viz.figures.memo import FigureMemo, runs_signature
+from resnet_viz.figures.training import loss_curves
+from resnet_viz.spec import ExperimentSpec
+from resnet_viz.training import Trainer
+
+SPEC = ExperimentSpec(dataset="moons", depth=4, width=16, steps=60, eval_every=20, log_every=10)
+
+
+def snapshot_at(steps: int) -> dict:
+    trainer = Trainer(SPEC, load_dataset(SPEC))
+    trainer.train_steps(steps)
+    return {**trainer.snapshot(), "key": SPEC.spec_hash(), "state": "running"}
+
+
+def test_two_watchers_of_one_run_get_the_figure_built_once():
+    memo, calls = FigureMemo(), []
+
+    def build() -> go.Figure:
+        calls.append(1)
+        return go.Figure()
+
+    first = memo.get(("loss", (("k", 10, "running"),)), build)
+    again = memo.get(("loss", (("k", 10, "running"),)), build)
+    later = memo.get(("loss", (("k", 20, "running"),)), build)   # a new point: a new figure
+    assert first is again and later is not first and len(calls) == 2 == memo.builds
+
+
+def test_the_signature_covers_what_the_curves_show():
+    """Two sessions' snapshots of the same run at the same step (deterministic training) have
+    one signature and draw the same figure; another step or state has another signature."""
+    a, b = snapshot_at(30), snapshot_at(30)
+    assert runs_signature([a]) == runs_signature([b])
+    assert loss_curves([a], "loss").to_json() == loss_curves([b], "loss").to_json()
+    assert runs_signature([snapshot_at(40)]) != runs_signature([a])
+    assert runs_signature([{**a, "state": "finished"}]) != runs_signature([a])
+    assert runs_signature([{**a, "label": "mine"}]) != runs_signature([a])
+
+
+def test_memory_is_bounded_and_least_recently_used_goes_first():
+    memo = FigureMemo(max_entries=3)
+    for i in range(10):
+        memo.get(i, go.Figure)
+    assert len(memo) == 3
+    memo.get(7, go.Figure)                    # touched: survives the next insertions
+    memo.get(10, go.Figure)
+    memo.get(11, go.Figure)
+    kept = memo.builds
+    memo.get(7, go.Figure)
+    assert memo.builds == kept                # still cached
+    memo.clear()
+    assert len(memo) == 0
+
+
+def test_racing_sessions_all_get_one_and_the_same_figure():
+    memo, got, gate = FigureMemo(), [], threading.Barrier(8)
+
+    def watcher() -> None:
+        gate.wait()
+        got.append(memo.get("same", go.Figure))
+
+    threads = [threading.Thread(target=watcher) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 8 and all(f is got[0] for f in got) and len(memo) == 1
