@@ -94,7 +94,7 @@ if not started:
     st.stop()
 
 
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=ctx.svc.reaper.poll_every())   # 1 s, longer when the class is here
 def progress_view() -> None:
     ctx.svc.reaper.touch(ctx.sid)
     ours.pump(ctx.svc.queue)

@@ -37,9 +37,12 @@ def pair_keys(ctx: Page) -> list[str]:
     return [keys[r] for r in ("plain", "residual") if r in keys]
 
 
-def poll(ctx: Page, keys: Sequence[str], render: Callable[[list[Snap]], None], every: float = 1.0) -> None:
-    """``render(snapshots)`` now and, while any of the runs is live, every ``every`` seconds."""
+def poll(ctx: Page, keys: Sequence[str], render: Callable[[list[Snap]], None],
+         every: float | None = None) -> None:
+    """``render(snapshots)`` now and, while any of the runs is live, every ``every`` seconds
+    (default: 1 s, longer when the whole class is watching; ``heartbeat.poll_every``)."""
     live = any(is_live(s.get("state")) for s in snapshots(ctx, keys))
+    every = ctx.svc.reaper.poll_every() if every is None else every
 
     @st.fragment(run_every=every if live else None)
     def view() -> None:

@@ -28,6 +28,18 @@ log = logging.getLogger(__name__)
 Release = Callable[[str], None]
 IsActive = Callable[[str], "bool | None"]   # True connected, False gone, None unknown
 
+# Every live tab re-renders its charts on each poll, holding the server's GIL for ~0.05 s
+# (bench/bench_classroom.py, 2 cores). Up to ~10 polls a second leave the training threads
+# most of the interpreter; beyond that the tabs poll less often instead of starving them.
+POLLS_PER_S = 10.0
+POLL_MIN_S, POLL_MAX_S = 1.0, 4.0
+
+
+def poll_every(sessions: int) -> float:
+    """Seconds between a live tab's refreshes when ``sessions`` tabs are open: 1 s for a
+    small group, stretching so the whole class costs about ``POLLS_PER_S`` renders a second."""
+    return min(POLL_MAX_S, max(POLL_MIN_S, sessions / POLLS_PER_S))
+
 
 def _unknown(_session_id: str) -> bool | None:
     return None
@@ -64,6 +76,10 @@ class SessionReaper:
     def tracked(self) -> int:
         with self._lock:
             return len(self._seen)
+
+    def poll_every(self) -> float:
+        """:func:`poll_every` for the sessions this reaper tracks now."""
+        return poll_every(self.tracked())
 
     # --- reaping ---
     def due(self, now: float | None = None) -> list[str]:

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from resnet_viz.heartbeat import SessionReaper, reaper_threads
+from resnet_viz.heartbeat import POLLS_PER_S, SessionReaper, poll_every, reaper_threads
 
 
 class Clock:
@@ -84,3 +84,15 @@ def test_one_daemon_thread_that_stops():
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError):
         SessionReaper(lambda s: None, timeout_s=30, max_idle_s=10)
+
+
+def test_tabs_poll_every_second_in_a_small_group_and_less_often_in_a_full_class():
+    assert poll_every(0) == poll_every(1) == poll_every(10) == 1.0
+    assert poll_every(20) == 2.0 and poll_every(35) == 3.5
+    assert poll_every(10_000) == 4.0                     # a live chart still moves
+    reaper, _, _ = make()
+    for i in range(25):
+        reaper.touch(f"s{i}")
+    assert reaper.poll_every() == 2.5
+    # the class's render rate stays near POLLS_PER_S once the interval stretches
+    assert all(abs(n / poll_every(n) - POLLS_PER_S) < 1e-9 for n in (10, 20, 35))
