@@ -140,152 +140,19 @@ def serve(counters_path: str, streamlit_args: list[str]) -> None:
             time.sleep(0.5)
 
     threading.Thread(target=dump, name="bench-counters", daemon=True).start()
-    def account(key: str, built: int, steps: int, cpu: float, wall: float) -> None:
-        with lock:           # training in child processes (--what-if process-training)
-            e = per_key.setdefault(key, {"built": 0, "steps": 0, "cpu_s": 0.0, "wall_s": 0.0,
-                                         "first": time.time(), "last": time.time()})
-            e["built"] += built
-            e["steps"] += steps
-            e["cpu_s"] += cpu
-            e["wall_s"] += wall
-            e["last"] = time.time()
-
     for what in filter(None, os.environ.get("BENCH_WHATIF", "").split(",")):
-        _what_if(what, account)
+        _what_if(what)
     from streamlit.web import cli as stcli
     sys.argv = ["streamlit", *streamlit_args]
     stcli.main()
 
 
-def _child_main(conn: Any, data_dir: str) -> None:
-    """A training process for ``--what-if process-training``: one Trainer at a time, driven
-    over ``conn`` by a worker thread of the server (which waits without holding its GIL)."""
-    sys.path.insert(0, str(ROOT))
-    import torch
-    torch.set_num_threads(1)
-    from resnet_viz.data import load_dataset
-    from resnet_viz.spec import ExperimentSpec
-    from resnet_viz.training import Trainer, model_to_bytes
-
-    trainer = None
-    while True:
-        op, arg = conn.recv()
-        c0 = time.thread_time()
-        try:
-            if op == "new":
-                spec = ExperimentSpec(**arg)
-                trainer = Trainer(spec, load_dataset(spec, Path(data_dir)))
-                out: Any = None
-            elif op == "train":
-                out = trainer.train_steps(arg)
-            elif op == "stop":
-                out = trainer.stop(arg)
-            elif op == "weights":
-                out = model_to_bytes(trainer.model)
-            elif op == "free":
-                trainer, out = None, None
-            else:
-                return
-            state = (trainer.step, trainer.done, trainer.snapshot()) if trainer is not None else None
-            conn.send((True, out, state, time.thread_time() - c0))
-        except Exception as err:       # a SpecError/DataError must reach the queue as such
-            conn.send((False, err, None, time.thread_time() - c0))
-
-
-class _RemoteTrainer:
-    """What the job queue uses of a Trainer, with the training in a child process."""
-
-    def __init__(self, spec: Any, data_dir: str, account: Any) -> None:
-        import multiprocessing as mp
-
-        local = _RemoteTrainer._local
-        if not hasattr(local, "conn"):        # one child per queue worker thread, reused
-            parent, child = mp.get_context("spawn").Pipe()
-            proc = mp.get_context("spawn").Process(target=_child_main, args=(child, data_dir),
-                                                   daemon=True, name="bench-trainer")
-            proc.start()
-            local.conn, local.proc = parent, proc
-        self._conn, self.spec, self._account = local.conn, spec, account
-        self._lock = threading.Lock()
-        self.step, self.done, self._snap = 0, False, {}
-        self._call("new", spec.to_dict(), built=1)
-
-    def _call(self, op: str, arg: Any = None, built: int = 0) -> Any:
-        with self._lock:
-            w0 = time.perf_counter()
-            self._conn.send((op, arg))
-            ok, out, state, cpu = self._conn.recv()
-        if not ok:
-            raise out
-        if state is not None:
-            self.step, self.done, self._snap = state
-        self._account(self.spec.spec_hash(), built, out if op == "train" else 0, cpu,
-                      time.perf_counter() - w0 if op == "train" else 0.0)
-        return out
-
-    def train_steps(self, n: int) -> int:
-        return self._call("train", n)
-
-    def stop(self, reason: str) -> None:
-        self._call("stop", reason)
-
-    def snapshot(self) -> dict[str, Any]:
-        return self._snap
-
-    @property
-    def model(self) -> Any:
-        from resnet_viz.training import model_from_bytes
-        return model_from_bytes(self.spec, self._call("weights"))
-
-    def __del__(self) -> None:
-        try:
-            self._call("free")
-        except Exception:
-            pass
-
-
-_RemoteTrainer._local = threading.local()
-
-
-def _what_if(what: str, account: Any = None) -> None:
+def _what_if(what: str) -> None:
     """Experiments on the server, to size a fix before anyone writes it (``--what-if``).
 
-    - ``share-figures``: one loss-curve figure per (runs, their steps and states, options),
-      shared by every session that draws the same runs (30 students watching one job build
-      its charts once per new point instead of 30 times).
-    - ``process-training``: every queue worker thread trains in a child process of its
-      own (the ``JobBackend`` seam): the server's GIL is left to the pages.
-    - ``poll=S``: live pages refresh every S seconds instead of 1.
+    - ``poll=S``: live pages refresh every S seconds instead of ``heartbeat.poll_every``.
     """
-    from collections import OrderedDict
-
-    if what == "share-figures":
-        from resnet_viz.figures import training as figs
-        real, cache, lock = figs.loss_curves, OrderedDict(), threading.Lock()
-
-        def loss_curves(runs: Any, metric: str = "loss", *args: Any, **kwargs: Any) -> Any:
-            sig = (tuple((r.get("key") or r.get("spec_hash"), r.get("step"), r.get("state"),
-                          r.get("status"), r.get("label")) for r in runs),
-                   metric, args, tuple(sorted(kwargs.items())))
-            with lock:
-                fig = cache.get(sig)
-            if fig is None:
-                fig = real(runs, metric, *args, **kwargs)
-                with lock:
-                    cache[sig] = fig
-                    while len(cache) > 256:
-                        cache.popitem(last=False)
-            return fig
-
-        figs.loss_curves = loss_curves
-    elif what == "process-training":
-        from resnet_viz import services
-
-        def trainer_factory(data_dir: str) -> Any:
-            return lambda spec: _RemoteTrainer(spec, data_dir, account)
-
-        services.trainer_factory = trainer_factory
-    elif what.startswith("poll="):
+    if what.startswith("poll="):
         from pages import live
         live.poll.__defaults__ = (float(what.split("=", 1)[1]),)
     else:
@@ -387,7 +254,7 @@ class Server:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", str(self.counters), "--",
                "run", "app.py", "--server.headless", "true", "--server.port", str(port),
                "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-        for flag in st_flags or []:                 # what-if: e.g. runner.postScriptGC=false
+        for flag in st_flags or []:                 # what-if: e.g. runner.postScriptGC=true (the old default)
             key, _, value = flag.partition("=")
             cmd += [f"--{key}", value]
         self._log = open(self.log, "wb")
@@ -812,10 +679,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--switch-interval", type=float,
                     help="what-if: sys.setswitchinterval in the server (Python's default 0.005 s)")
     ap.add_argument("--st-flag", action="append", default=[], metavar="OPTION=VALUE",
-                    help="what-if: an extra Streamlit option, e.g. runner.postScriptGC=false")
+                    help="what-if: an extra Streamlit option, e.g. runner.postScriptGC=true (the old default)")
     ap.add_argument("--what-if", action="append", default=[], metavar="CHANGE",
-                    help="what-if in the server: share-figures, process-training, "
-                         "poll=SECONDS (see _what_if)")
+                    help="what-if in the server: poll=SECONDS (see _what_if)")
     ap.add_argument("--seed", type=int, default=0, help="arrival order and jitter")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (server log, store)")
