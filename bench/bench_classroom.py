@@ -671,6 +671,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--leave-timeout", type=float, default=120.0, help="wait for the reaper (s)")
     ap.add_argument("--settle", type=float, default=130.0,
                     help="after the reaper, wait this long and read memory again (0: skip)")
+    ap.add_argument("--waves", type=int, default=1,
+                    help="run the class this many times (new seeds), memory read after each")
     ap.add_argument("--no-warmup", dest="warmup", action="store_false",
                     help="measure the single user on a cold server")
     ap.add_argument("--clients", choices=("browser", "ws"), default="browser",
@@ -765,6 +767,15 @@ def main(argv: list[str] | None = None) -> int:
             out["rss_after_settle_mb"] = server.rss()
             out["threads_after_settle"] = n_threads(server.proc.pid)
             out["stats_after_settle"] = server.stats()
+            out["waves_rss_mb"] = [out["rss_after_settle_mb"]]
+            for wave in range(1, args.waves):       # bounded, or growing with every class?
+                print(f"wave {wave + 1}: the class again, new seeds ...", flush=True)
+                again = [url_for(server.url, {**p, "seed": str(int(p.get("seed", 0)) + 100 * wave)})
+                         for p in [shared] * args.sessions + others]
+                asyncio.run(run_phase(server, again, args.ramp, args.timeout, args.leave_timeout,
+                                      args.seed + wave, args.clients))
+                time.sleep(args.settle)
+                out["waves_rss_mb"].append(server.rss())
         out["tracebacks_in_server_log"] = server.tracebacks()
         out["server_errors"] = server.errors()
     finally:
@@ -804,6 +815,7 @@ def main(argv: list[str] | None = None) -> int:
         ("server RSS MB: idle / warm baseline / peak", f"{fmt(out['rss_idle_mb'], 0)} / {fmt(out['rss_baseline_mb'], 0)} / {fmt(c['peak_rss_mb'], 0)}", ""),
         ("server RSS MB after all left: released / settled", f"{fmt(out['rss_after_leave_mb'], 0)} / {fmt(out.get('rss_after_settle_mb'), 0)}",
          f"{growth:+.0f} MB vs baseline ({'ok' if out['targets']['memory_ok'] else 'HIGH'})"),
+        ("server RSS MB after each class wave", " / ".join(fmt(v, 0) for v in out.get("waves_rss_mb", [])), ""),
         ("server threads: baseline / peak / released / settled", f"{out['threads_baseline']} / {c['peak_threads']} / {out['threads_after_leave']} / {out.get('threads_after_settle', '-')}", ""),
         ("sessions released by the reaper after", f"{fmt(c['released_after_s'])} s", ""),
         ("tracebacks in the server log", str(out["tracebacks_in_server_log"]), ""),
