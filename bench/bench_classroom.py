@@ -672,7 +672,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settle", type=float, default=130.0,
                     help="after the reaper, wait this long and read memory again (0: skip)")
     ap.add_argument("--waves", type=int, default=1,
-                    help="run the class this many times (new seeds), memory read after each")
+                    help="run the class this many times (new seeds), memory read after each "
+                         "(needs --settle > 0)")
     ap.add_argument("--no-warmup", dest="warmup", action="store_false",
                     help="measure the single user on a cold server")
     ap.add_argument("--clients", choices=("browser", "ws"), default="browser",
@@ -734,7 +735,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"phase 2: {args.sessions} students on one preset + {args.others} on their own ...",
               flush=True)
-        urls = [url_for(server.url, shared)] * args.sessions + [url_for(server.url, p) for p in others]
+        def class_urls(seed_offset: int) -> list[str]:
+            return [url_for(server.url, {**p, "seed": str(int(p.get("seed", 0)) + seed_offset)})
+                    for p in [shared] * args.sessions + others]
+
+        urls = class_urls(0)
         cls = asyncio.run(run_phase(server, urls, args.ramp, args.timeout, args.leave_timeout,
                                     args.seed, args.clients))
         recs = cls["records"]
@@ -770,9 +775,7 @@ def main(argv: list[str] | None = None) -> int:
             out["waves_rss_mb"] = [out["rss_after_settle_mb"]]
             for wave in range(1, args.waves):       # bounded, or growing with every class?
                 print(f"wave {wave + 1}: the class again, new seeds ...", flush=True)
-                again = [url_for(server.url, {**p, "seed": str(int(p.get("seed", 0)) + 100 * wave)})
-                         for p in [shared] * args.sessions + others]
-                asyncio.run(run_phase(server, again, args.ramp, args.timeout, args.leave_timeout,
+                asyncio.run(run_phase(server, class_urls(100 * wave), args.ramp, args.timeout, args.leave_timeout,
                                       args.seed + wave, args.clients))
                 time.sleep(args.settle)
                 out["waves_rss_mb"].append(server.rss())

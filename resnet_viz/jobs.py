@@ -217,11 +217,15 @@ class JobQueue:
                             "one before starting another.")
 
     def _requeue_front_locked(self, job: Job) -> None:
-        if job.state == "paused":  # the front of its rank: it already waited its turn once
-            job.state = "queued"
-            self._pending.appendleft(job)
-            self._order_locked()
-            self._cond.notify()
+        if job.state == "paused":
+            self._push_front_locked(job)
+
+    def _push_front_locked(self, job: Job) -> None:
+        """Back in line at the front of its rank: it already waited its turn once."""
+        job.state = "queued"
+        self._pending.appendleft(job)
+        self._order_locked()
+        self._cond.notify()
 
     def _order_locked(self) -> None:
         """Most watchers first; the sort is stable, so arrival order among equals is kept."""
@@ -335,10 +339,7 @@ class JobQueue:
             job.state, job._pause_requested, job._pause_at = "paused", False, None
             return 0  # the worker goes on to the next job; resume() re-queues this one
         if self._outranked_locked(job):  # yield the worker; the trainer keeps its place
-            job.state = "queued"
-            self._pending.appendleft(job)  # front of its rank: it already waited its turn
-            self._order_locked()
-            self._cond.notify()
+            self._push_front_locked(job)
             return 0
         n = job._chunk
         return n if job._pause_at is None else min(n, job._pause_at - trainer.step)
