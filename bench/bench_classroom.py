@@ -75,7 +75,7 @@ def serve(counters_path: str, streamlit_args: list[str]) -> None:
     if os.environ.get("BENCH_SWITCH_INTERVAL"):        # what-if: --switch-interval
         sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
     from resnet_viz import services as services_mod
-    from resnet_viz import training
+    from resnet_viz import procs, training
 
     lock = threading.Lock()
     per_key: dict[str, dict[str, float]] = {}
@@ -88,28 +88,33 @@ def serve(counters_path: str, streamlit_args: list[str]) -> None:
         return per_key.setdefault(key, {"built": 0, "steps": 0, "cpu_s": 0.0, "wall_s": 0.0,
                                         "first": time.time(), "last": time.time()})
 
-    real_init, real_steps = training.Trainer.__init__, training.Trainer.train_steps
+    def count(cls: Any) -> None:
+        """Count builds, steps and CPU time (``cpu_s``: the host's when training runs in a
+        worker process, this thread's otherwise) of every trainer of class ``cls``."""
+        real_init, real_steps = cls.__init__, cls.train_steps
 
-    def init(self: Any, *args: Any, **kwargs: Any) -> None:
-        c0 = time.thread_time()
-        real_init(self, *args, **kwargs)
-        with lock:
-            e = entry(self)
-            e["built"] += 1
-            e["cpu_s"] += time.thread_time() - c0   # data loading and model building count too
+        def init(self: Any, *args: Any, **kwargs: Any) -> None:
+            real_init(self, *args, **kwargs)
+            with lock:
+                e = entry(self)
+                e["built"] += 1
+                e["cpu_s"] += self.cpu_s     # data loading and model building count too
 
-    def train_steps(self: Any, n: int) -> int:
-        c0, w0 = time.thread_time(), time.perf_counter()
-        done = real_steps(self, n)
-        with lock:
-            e = entry(self)
-            e["steps"] += done
-            e["cpu_s"] += time.thread_time() - c0
-            e["wall_s"] += time.perf_counter() - w0
-            e["last"] = time.time()
-        return done
+        def train_steps(self: Any, n: int) -> int:
+            c0, w0 = self.cpu_s, time.perf_counter()
+            done = real_steps(self, n)
+            with lock:
+                e = entry(self)
+                e["steps"] += done
+                e["cpu_s"] += self.cpu_s - c0
+                e["wall_s"] += time.perf_counter() - w0
+                e["last"] = time.time()
+            return done
 
-    training.Trainer.__init__, training.Trainer.train_steps = init, train_steps
+        cls.__init__, cls.train_steps = init, train_steps
+
+    count(training.Trainer)
+    count(procs.ProcessTrainer)
     real_build = services_mod.build_services
 
     def build_services(*args: Any, **kwargs: Any) -> Any:
@@ -679,6 +684,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", choices=("browser", "ws"), default="browser",
                     help="real Chromium pages, or Streamlit WebSocket clients (no rendering)")
     ap.add_argument("--jobs", type=int, help="teacher config max_concurrent_jobs (default: cores)")
+    ap.add_argument("--worker-threads", action="store_true",
+                    help="teacher config worker_processes = false: train in server threads")
     ap.add_argument("--switch-interval", type=float,
                     help="what-if: sys.setswitchinterval in the server (Python's default 0.005 s)")
     ap.add_argument("--st-flag", action="append", default=[], metavar="OPTION=VALUE",
@@ -701,11 +708,12 @@ def main(argv: list[str] | None = None) -> int:
     load_before = loadavg()
     print(f"load average before: {load_before}  (cores: {os.cpu_count()})", flush=True)
     server = Server(workdir, free_port(), args.switch_interval,
-                    f"max_concurrent_jobs = {args.jobs}\n" if args.jobs else "", args.st_flag,
+                    (f"max_concurrent_jobs = {args.jobs}\n" if args.jobs else "")
+                    + ("worker_processes = false\n" if args.worker_threads else ""), args.st_flag,
                     args.what_if)
     out: dict[str, Any] = {"clients": args.clients, "sessions": args.sessions, "others": args.others, "steps": args.steps,
                            "shared_params": shared, "load_before": load_before,
-                           "jobs": args.jobs, "switch_interval": args.switch_interval,
+                           "jobs": args.jobs, "worker_threads": args.worker_threads, "switch_interval": args.switch_interval,
                            "st_flags": args.st_flag, "what_if": args.what_if,
                            "cores": len(os.sched_getaffinity(0))}
     try:

@@ -39,6 +39,7 @@ class ClassroomConfig:
     max_steps: int = 5000                # training steps per run
     max_concurrent_jobs: int = field(default_factory=cpu_cores)  # runs training at once, server-wide
     max_jobs_per_session: int = 4        # runs one browser tab may have training or waiting
+    worker_processes: bool = True        # train in separate processes (False: threads of the server)
     max_upload_bytes: int = 2 * 1024 * 1024  # largest image a student may upload (2 MiB)
     data_dir: str = "./data"             # run store and datasets; relative to where the app starts
     presets_visible: tuple[str, ...] | str = "all"  # lesson names students see, or "all"
@@ -121,7 +122,7 @@ def _check(key: str, val: Any) -> Any:
         if not lo <= val <= hi:
             raise ValueError(f"{val} is outside {lo}..{hi}")
         return val
-    if key == "classroom_mode":
+    if key in ("classroom_mode", "worker_processes"):
         if not isinstance(val, bool):
             raise ValueError(f"{val!r} is not true or false")
         return val

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch.nn as nn
 
 from .spec import ExperimentSpec
-from .training import Trainer, model_from_bytes, model_to_bytes
+from .training import Trainer, model_from_bytes
 
 if TYPE_CHECKING:
     from .jobs import JobQueue
@@ -121,9 +121,13 @@ class Job:
         with self._lock:
             trainer, blob = self._trainer, self._weights
         if trainer is not None:
-            with self._train_lock:  # between chunks: weights are consistent
-                blob = model_to_bytes(trainer.model)
-        elif blob is None and self._queue.store is not None:
+            try:
+                with self._train_lock:  # between chunks: weights are consistent
+                    blob = trainer.weights()
+            except RuntimeError:  # it ended meanwhile: its weights went to the store
+                with self._lock:
+                    blob = self._weights
+        if blob is None and self._queue.store is not None:
             rec = self._queue.store.get(self.key)
             blob = rec.weights if rec is not None else None
         return model_from_bytes(self.spec, blob).eval() if blob else None

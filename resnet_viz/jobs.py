@@ -31,11 +31,17 @@ from .config import cpu_cores
 from .job import ACTIVE, REUSABLE, STATES, Job, JobBackend, JobHandle, QueueFull
 from .spec import ExperimentSpec
 from .store import RunStoreBackend
-from .training import Trainer, model_to_bytes
+from .training import Trainer
 
 __all__ = ["ACTIVE", "REUSABLE", "STATES", "Job", "JobBackend", "JobHandle", "JobQueue", "QueueFull"]
 
 log = logging.getLogger(__name__)
+
+
+def _free(trainer: Trainer | None) -> None:
+    """Release what a trainer holds outside this process (a worker process's copy)."""
+    if trainer is not None:
+        trainer.close()
 
 
 class JobQueue:
@@ -146,6 +152,9 @@ class JobQueue:
         for job, result in left:
             if result is not None:  # it had started: replace its "running" trace
                 self._persist(job, "interrupted", result, None)
+        stop = getattr(self._factory, "shutdown", None)
+        if stop is not None:  # a process pool: its hosts exit now that nothing trains
+            stop()
         if self._prev_threads is not None:
             torch.set_num_threads(self._prev_threads)
             self._prev_threads = None
@@ -246,8 +255,9 @@ class JobQueue:
         job.state, job.finished = state, time.time()
         if self._active.get(job.key) is job:
             del self._active[job.key]
-        if not was_running:
-            job._trainer = None  # paused or unstarted: nobody else holds it
+        if not was_running:  # paused or unstarted: nobody else holds the trainer
+            _free(job._trainer)
+            job._trainer = None
             if state == "cancelled" and job.started is not None and self.store is not None \
                     and job.key not in self._active:
                 self.store.delete_if_status(job.key, "running")  # no trace of a cancelled run
@@ -305,6 +315,7 @@ class JobQueue:
             return False
         with self._lock:
             if job.state != "running":  # cancelled or interrupted while loading
+                _free(trainer)
                 return False
             job._trainer = trainer
         self._persist(job, "running", trainer.snapshot(), None)  # a crash leaves a trace
@@ -315,6 +326,7 @@ class JobQueue:
         with self._lock:
             trainer = job._trainer
             if job.state == "cancelled":
+                _free(trainer)
                 job._trainer = None
                 # A new job for the same spec may already own the store record.
                 end = "cancelled" if job.key not in self._active else "dropped"
@@ -360,11 +372,12 @@ class JobQueue:
         result = trainer.snapshot()
         state = end if end == "interrupted" else result.get("status", "stopped")
         state = state if state in ("finished", "stopped", "diverged", "interrupted") else "stopped"
-        weights = model_to_bytes(trainer.model) if state != "interrupted" else None
+        weights = trainer.weights() if state != "interrupted" else None
         saved = self._persist(job, state, result, weights)
         with self._lock:
             job.state, job.finished, job._version = state, time.time(), job._version + 1
             job._result, job._trainer = result, None
+            _free(trainer)
             job._weights = None if saved else weights  # the store holds them otherwise
             if self._active.get(job.key) is job:
                 del self._active[job.key]
@@ -375,6 +388,7 @@ class JobQueue:
         """End a job that raised; its worker lives on to take the next one."""
         with self._lock:
             trainer, job._trainer = job._trainer, None
+            _free(trainer)
             if job.state in ACTIVE:
                 job.state, job.error, job.finished = "failed", message, time.time()
             if self._active.get(job.key) is job:

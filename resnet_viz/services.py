@@ -20,9 +20,10 @@ from .data import load_dataset
 from .estimate import SpeedCalibrator
 from .heartbeat import IsActive, SessionReaper
 from .jobs import JobQueue
+from .procs import ProcessPool
 from .spec import ExperimentSpec
 from .store import RunStore, StoreError
-from .training import Trainer
+from .training import Trainer, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +54,20 @@ class Services:
             self.store.close()
 
 
-def _warm_up() -> None:
-    """Pay torch's lazy imports (the first optimiser pulls in torch._dynamo, ~2 s) and the
-    digits load before the first student presses Start, not during their first run."""
-    try:
-        torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
-        load_dataset(ExperimentSpec())
-    except Exception:  # warm-up is an optimisation only; a real run reports real errors
-        log.debug("warm-up failed", exc_info=True)
+def _warm_up(pool: ProcessPool | None = None) -> None:
+    """Pay torch's lazy imports (the first optimiser pulls in torch._dynamo, ~2 s), the
+    digits load and the worker processes' start before the first student presses Start,
+    not during their first run."""
+    if pool is not None:
+        pool.warm()
+    warm_up()
 
 
-def trainer_factory(data_dir: str) -> Callable[[ExperimentSpec], Trainer]:
-    """Trainers that read local datasets (MNIST, CIFAR-10) from the teacher's data folder."""
+def trainer_factory(data_dir: str, processes: int = 0) -> Callable[[ExperimentSpec], Trainer]:
+    """Trainers that read local datasets (MNIST, CIFAR-10) from the teacher's data folder;
+    with ``processes``, built in that many worker processes (``procs.py`` says why)."""
+    if processes:
+        return ProcessPool(processes, data_dir)
     def make(spec: ExperimentSpec) -> Trainer:
         return Trainer(spec, load_dataset(spec, Path(data_dir)))
     return make
@@ -93,14 +96,15 @@ def build_services(cfg: ClassroomConfig | None = None, notices: list[str] | None
     # threads next to the training workers: one intra-op thread, as the queue uses, since
     # oversubscribed OpenMP threads spin and slow everything ~20x.
     torch.set_num_threads(1)
+    factory = trainer_factory(cfg.data_dir, cfg.max_concurrent_jobs if cfg.worker_processes else 0)
     queue = JobQueue(max_concurrent=cfg.max_concurrent_jobs, store=store,
-                     max_jobs_per_session=cfg.max_jobs_per_session,
-                     trainer_factory=trainer_factory(cfg.data_dir))
+                     max_jobs_per_session=cfg.max_jobs_per_session, trainer_factory=factory)
     reaper = SessionReaper(queue.release_session, is_active or (lambda _sid: None), timeout_s=timeout_s)
     # The warm-up's dataset load imports pandas (via sklearn); plotly's optional-import check
     # returns a half-initialised pandas from sys.modules to a page drawing its first figure at
     # the same moment (AttributeError: partially initialized module 'pandas'). Import it here.
     import pandas  # noqa: F401
-    warmup = threading.Thread(target=_warm_up, name="resnet-viz-warmup", daemon=True)
+    pool = factory if isinstance(factory, ProcessPool) else None
+    warmup = threading.Thread(target=_warm_up, args=(pool,), name="resnet-viz-warmup", daemon=True)
     warmup.start()
     return Services(cfg, queue, store, reaper.start(), notices=notices, warmup=warmup)

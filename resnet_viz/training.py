@@ -8,6 +8,7 @@ nothing else, so a plain net and its residual twin see the same batches in the s
 from __future__ import annotations
 
 import io
+import logging
 import math
 import threading
 import time
@@ -21,6 +22,8 @@ from .history import BoundedLog
 from .models import Net, build_model
 from .probes import ProbeSet
 from .spec import ExperimentSpec
+
+log = logging.getLogger(__name__)
 
 EVAL_CAP = 2048            # examples per split used for evaluation: bounded cost on big sets
 EXPLODE_NORM = 1e6         # a gradient norm above this ends the run as "exploding gradients"
@@ -56,6 +59,7 @@ class Trainer:
     """
 
     def __init__(self, spec: ExperimentSpec, data=None, device: str | None = None) -> None:
+        c0 = time.thread_time()
         if data is None:
             from .data import load_dataset
             data = load_dataset(spec)
@@ -79,6 +83,7 @@ class Trainer:
                                      "branch_ratio"))
         self._lock = threading.Lock()
         self._busy_s = 0.0
+        self.cpu_s = time.thread_time() - c0  # building counts: loading data is compute too
 
     def _cap(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return x[:EVAL_CAP].to(self.device), y[:EVAL_CAP].to(self.device)
@@ -95,7 +100,7 @@ class Trainer:
 
     def train_steps(self, n: int) -> int:
         """Run up to ``n`` optimisation steps; fewer if the run ends. Returns steps done."""
-        t0, done = time.perf_counter(), 0
+        t0, c0, done = time.perf_counter(), time.thread_time(), 0
         try:
             if self.step == 0 and not len(self.history):
                 self.evaluate()
@@ -104,6 +109,7 @@ class Trainer:
                 done += 1
         finally:
             self._busy_s += time.perf_counter() - t0
+            self.cpu_s += time.thread_time() - c0
         return done
 
     def _one_step(self) -> None:
@@ -176,6 +182,13 @@ class Trainer:
         return loss / len(x), correct / len(x)
 
     # --- reading ---
+    def weights(self) -> bytes:
+        """The current weights as a ``torch.save`` blob (see :func:`model_from_bytes`)."""
+        return model_to_bytes(self.model)
+
+    def close(self) -> None:
+        """Nothing to free here (the process-backed trainer frees its host's copy)."""
+
     @property
     def steps_per_s(self) -> float:
         return self.step / self._busy_s if self._busy_s > 0 else 0.0
@@ -207,6 +220,17 @@ def run_training(spec: ExperimentSpec, data=None, progress: Callable[[int, int],
         if progress:
             progress(trainer.step, spec.steps)
     return trainer.snapshot(), trainer
+
+
+def warm_up() -> None:
+    """Pay torch's lazy imports (the first optimiser pulls in torch._dynamo, ~2 s) and the
+    default dataset's load (sklearn) now, not in a student's first run. Never raises."""
+    try:
+        torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        from .data import load_dataset
+        load_dataset(ExperimentSpec())
+    except Exception:  # an optimisation only; a real run reports real errors
+        log.debug("warm-up failed", exc_info=True)
 
 
 def model_to_bytes(model: nn.Module) -> bytes:

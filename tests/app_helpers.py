@@ -7,6 +7,7 @@ and the session reaper down, and no worker or reaper thread may be left.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -25,12 +26,40 @@ def _our_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("resnet-viz-") and t.is_alive()]
 
 
+def host_processes() -> list[int]:
+    """Live trainer hosts (``python -m resnet_viz.procs``) started by this process."""
+    me, found = str(os.getpid()), []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        parent, state = stat.rsplit(")", 1)[1].split()[1], stat.rsplit(")", 1)[1].split()[0]
+        if parent == me and state != "Z" and b"resnet_viz.procs" in cmd:
+            found.append(int(pid))
+    return found
+
+
 @pytest.fixture
 def app_env(tmp_path, monkeypatch):
     """A config with a temporary data dir; the services are torn down afterwards."""
+    yield from _app_env(tmp_path, monkeypatch, processes=False)
+
+
+@pytest.fixture
+def app_env_procs(tmp_path, monkeypatch):
+    """As ``app_env``, training in worker processes as a real server does."""
+    yield from _app_env(tmp_path, monkeypatch, processes=True)
+
+
+def _app_env(tmp_path, monkeypatch, processes: bool):
     from pages import common
     cfg = tmp_path / "classroom.toml"
-    cfg.write_text(f'data_dir = "{tmp_path / "data"}"\nmax_concurrent_jobs = 2\n')
+    # Threads, not worker processes: two fresh hosts per test would add ~4 s to each of them.
+    # test_procs.py and the browser tests cover the process pool.
+    cfg.write_text(f'data_dir = "{tmp_path / "data"}"\nmax_concurrent_jobs = 2\n'
+                   f'worker_processes = {str(processes).lower()}\n')
     monkeypatch.setenv("RESNET_VIZ_CONFIG", str(cfg))
     common.services.clear()
     st.cache_data.clear()
@@ -38,6 +67,7 @@ def app_env(tmp_path, monkeypatch):
     common.services.clear()            # on_release: reaper stopped, queue shut down and joined
     st.cache_data.clear()
     assert _our_threads() == [], "leaked worker or reaper threads"
+    assert host_processes() == [], "leaked trainer host processes"
 
 
 def open_app(page: str | None = None, params: dict[str, str] | None = None) -> AppTest:

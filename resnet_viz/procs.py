@@ -1,0 +1,310 @@
+"""Train in worker processes, so training and page rendering do not share one GIL.
+
+A small net spends most of a step in Python (module calls, hooks, the optimiser loop), and
+Python runs one thread at a time per process: with training threads inside the Streamlit
+server, 30 students' page reruns and the two runs they wait for take turns on one lock
+(measured: a shared pair trained in 17.4 s under a class versus 7.0 s alone, on 2 cores).
+A :class:`ProcessPool` keeps ``n`` long-lived trainer hosts (``python -m resnet_viz.procs``,
+one per worker of the queue) and hands out :class:`ProcessTrainer` proxies with the
+:class:`~resnet_viz.training.Trainer` interface the queue drives, so the queue, the cache
+and the pages do not change. A trainer stays in the host that built it (its weights,
+optimiser state and batch order live there); a chunk's reply carries the new snapshot, so
+the pages' polls read it from memory and never wait on a host.
+
+The pipe carries JSON headers and raw weight bytes: nothing is unpickled, and the host
+runs only this module's code. The host exits when its pipe closes, so a killed server
+leaves no orphans; a host that dies fails the jobs it held with a clear message and is
+restarted for the next job. Nothing here imports streamlit.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from .spec import ExperimentSpec
+
+log = logging.getLogger(__name__)
+_HEADER = struct.Struct("!II")  # JSON length, blob length
+_MAX_FRAME = 1 << 30
+NICE = int(os.environ.get("RESNET_VIZ_HOST_NICE", "10"))
+
+
+class HostDied(RuntimeError):
+    """The process that held a trainer is gone; the message is for people."""
+
+
+def _send(stream: BinaryIO, msg: dict[str, Any], blob: bytes = b"") -> None:
+    head = json.dumps(msg).encode()
+    stream.write(_HEADER.pack(len(head), len(blob)) + head + blob)
+    stream.flush()
+
+
+def _recv(stream: BinaryIO) -> tuple[dict[str, Any], bytes] | None:
+    """One frame, or None at end of stream."""
+    raw = stream.read(_HEADER.size)
+    if len(raw) < _HEADER.size:
+        return None
+    n_head, n_blob = _HEADER.unpack(raw)
+    if n_head > _MAX_FRAME or n_blob > _MAX_FRAME:
+        raise ValueError("frame too large")
+    head, blob = stream.read(n_head), stream.read(n_blob)
+    if len(head) < n_head or len(blob) < n_blob:
+        return None
+    return json.loads(head), blob
+
+
+# ---------------------------------------------------------------------------------------
+# The host: a loop in its own process holding trainers by id.
+# ---------------------------------------------------------------------------------------
+def _handle(trainers: dict[str, Any], msg: dict[str, Any], data_dir: str) -> tuple[dict[str, Any], bytes]:
+    from .data import load_dataset
+    from .training import Trainer
+
+    for tid in msg.get("drop", ()):
+        trainers.pop(tid, None)
+    op, tid = msg.get("op"), msg.get("id", "")
+    if op == "warm":
+        from .training import warm_up
+        warm_up()
+        return {"ok": True}, b""
+    if op == "build":
+        spec = ExperimentSpec(**msg["spec"])
+        try:
+            trainer = Trainer(spec, load_dataset(spec, Path(data_dir)))
+        except ValueError as err:  # SpecError / DataError: the message is for people
+            return {"ok": False, "value_error": True, "error": str(err)}, b""
+        trainers[tid] = trainer
+    elif tid not in trainers:
+        return {"ok": False, "error": f"no trainer {tid!r} in this process"}, b""
+    trainer, blob, reply = trainers[tid], b"", {"ok": True}
+    if op == "train":
+        reply["done"] = trainer.train_steps(int(msg["n"]))
+    elif op == "stop":
+        trainer.stop(str(msg["reason"]), str(msg.get("status", "stopped")))
+    elif op == "weights":
+        blob = trainer.weights()
+    elif op != "build":
+        return {"ok": False, "error": f"unknown operation {op!r}"}, b""
+    if op != "weights":
+        reply.update(snap=trainer.snapshot(), step=trainer.step, done_flag=trainer.done)
+    return reply, blob
+
+
+def serve(data_dir: str, threads: int) -> None:
+    """The host's main loop: one request, one reply, until the pipe closes."""
+    import torch
+    # The server handles Ctrl-C and closes the pipe; a host that died first would fail a
+    # run the server is about to store as interrupted.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Below the server in priority: a student's click or page load comes first, training
+    # takes the cycles left over (the shared run still trains: pages are bursts).
+    os.nice(NICE)
+    torch.set_num_threads(max(1, threads))
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print() must not corrupt the protocol
+    inp = os.fdopen(0, "rb")
+    trainers: dict[str, Any] = {}
+    while (frame := _recv(inp)) is not None:
+        msg, _ = frame
+        if msg.get("op") == "exit":
+            break
+        c0 = time.thread_time()
+        try:
+            reply, blob = _handle(trainers, msg, data_dir)
+        except Exception as err:  # one bad run must not take the others in this host down
+            log.exception("trainer host: %s failed", msg.get("op"))
+            reply, blob = {"ok": False, "error": f"{type(err).__name__}: {err}"}, b""
+        reply["cpu_s"] = time.thread_time() - c0
+        _send(out, reply, blob)
+
+
+# ---------------------------------------------------------------------------------------
+# The server side: hosts, the pool, and the proxies the queue drives.
+# ---------------------------------------------------------------------------------------
+class TrainerHost:
+    """One host process. Calls are serialised: a host trains one chunk at a time."""
+
+    def __init__(self, data_dir: str, threads: int = 1) -> None:
+        self.data_dir, self.threads = data_dir, threads
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.generation = 0      # bumped at each (re)start: proxies of an old one are dead
+        self.live = 0            # proxies not yet closed, for placement
+        self._live_lock = threading.Lock()  # not _lock: close() must never wait for a chunk
+        self._drops: list[str] = []
+
+    def _start_locked(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "resnet_viz.procs", self.data_dir, str(self.threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.generation += 1
+        self._drops.clear()
+
+    def start(self) -> int:
+        """Start the process (if not running), warm it up (``training.warm_up``); its generation."""
+        self.call({"op": "warm"})
+        return self.generation
+
+    def call(self, msg: dict[str, Any], generation: int | None = None) -> tuple[dict[str, Any], bytes]:
+        """Send one request and wait for its reply. Raises :class:`HostDied`."""
+        with self._lock:
+            if generation is not None and generation != self.generation:
+                raise HostDied("the training process that held this run was restarted; "
+                               "start the run again")
+            self._start_locked()
+            proc = self._proc
+            assert proc is not None and proc.stdin is not None and proc.stdout is not None
+            if self._drops:
+                msg, self._drops = {**msg, "drop": self._drops}, []
+            try:
+                _send(proc.stdin, msg)
+                frame = _recv(proc.stdout)
+            except (OSError, ValueError):
+                frame = None
+            if frame is None:
+                code = proc.poll() if proc.poll() is not None else proc.wait(timeout=5)
+                self._proc = None
+                raise HostDied(f"the training process stopped unexpectedly (exit code {code}); "
+                               "its runs are lost, start them again")
+            return frame
+
+    def count(self, delta: int) -> None:
+        with self._live_lock:
+            self.live += delta
+
+    def drop(self, tid: str) -> None:
+        """Forget trainer ``tid`` (sent with the next request: never waits for a busy host)."""
+        self._drops.append(tid)
+
+    def pid(self) -> int | None:
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Ask the process to exit; kill it if it does not within ``timeout``."""
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            if proc.poll() is None and proc.stdin is not None:
+                _send(proc.stdin, {"op": "exit"})
+                proc.stdin.close()
+            proc.wait(timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+        finally:
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+class ProcessTrainer:
+    """A trainer living in a host: the :class:`~resnet_viz.training.Trainer` interface the
+    queue uses (``train_steps``, ``stop``, ``snapshot``, ``weights``, ``step``, ``done``)."""
+
+    def __init__(self, spec: ExperimentSpec, host: TrainerHost) -> None:
+        self.spec, self.host, self.id = spec, host, uuid.uuid4().hex
+        self.cpu_s = 0.0          # host CPU time spent on this run (benchmark and dashboard)
+        self._closed = False
+        reply = self._call({"op": "build", "spec": spec.to_dict()}, build=True)
+        self.generation = host.generation
+        host.count(+1)
+        self._take(reply)
+
+    def _call(self, msg: dict[str, Any], build: bool = False) -> dict[str, Any]:
+        reply, _ = self._call_blob(msg, build)
+        return reply
+
+    def _call_blob(self, msg: dict[str, Any], build: bool = False) -> tuple[dict[str, Any], bytes]:
+        reply, blob = self.host.call({**msg, "id": self.id}, None if build else self.generation)
+        self.cpu_s += float(reply.get("cpu_s", 0.0))
+        if not reply.get("ok"):
+            error = str(reply.get("error", "the training process refused the request"))
+            raise (ValueError if reply.get("value_error") else RuntimeError)(error)
+        return reply, blob
+
+    def _take(self, reply: dict[str, Any]) -> None:
+        self._snap, self.step, self.done = reply["snap"], reply["step"], reply["done_flag"]
+        self.status = self._snap.get("status", "running")
+
+    def train_steps(self, n: int) -> int:
+        reply = self._call({"op": "train", "n": n})
+        self._take(reply)
+        return int(reply["done"])
+
+    def stop(self, reason: str, status: str = "stopped") -> None:
+        self._take(self._call({"op": "stop", "reason": reason, "status": status}))
+
+    def snapshot(self) -> dict[str, Any]:
+        """The snapshot of the last chunk (no round trip; safe from any thread)."""
+        return self._snap
+
+    def weights(self) -> bytes:
+        return self._call_blob({"op": "weights"})[1]
+
+    def close(self) -> None:
+        """Free the trainer in its host. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self.host.count(-1)
+            self.host.drop(self.id)
+
+
+class ProcessPool:
+    """A trainer factory for :class:`~resnet_viz.jobs.JobQueue`: ``pool(spec)`` builds the
+    trainer in the host holding the fewest live trainers."""
+
+    def __init__(self, n: int, data_dir: str = "./data", threads: int = 1) -> None:
+        self.hosts = [TrainerHost(data_dir, threads) for _ in range(max(1, n))]
+        self._lock = threading.Lock()
+
+    def __call__(self, spec: ExperimentSpec) -> ProcessTrainer:
+        with self._lock:
+            host = min(self.hosts, key=lambda h: h.live)
+            host.count(+1)  # reserve the place while the (slow) build runs
+        try:
+            return ProcessTrainer(spec, host)
+        finally:
+            host.count(-1)
+
+    def warm(self) -> None:
+        """Start every host now, side by side (each pays torch's import and the default
+        dataset's load once, ~3 s), not in the first student's run."""
+        def one(host: TrainerHost) -> None:
+            try:
+                host.start()
+            except HostDied:
+                log.warning("a training process could not start", exc_info=True)
+        threads = [threading.Thread(target=one, args=(h,), name=f"resnet-viz-host-start-{i}")
+                   for i, h in enumerate(self.hosts)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def pids(self) -> list[int]:
+        return [p for h in self.hosts if (p := h.pid()) is not None]
+
+    def shutdown(self) -> None:
+        """Stop every host (the queue calls this once its workers are done)."""
+        for host in self.hosts:
+            host.close()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], int(sys.argv[2]))

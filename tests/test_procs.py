@@ -1,0 +1,117 @@
+"""Worker processes: same numbers as in-process training, faults contained, nothing left behind."""
+from __future__ import annotations
+
+import io
+import os
+import time
+
+import pytest
+import torch
+
+from app_helpers import host_processes
+from resnet_viz.jobs import JobQueue
+from resnet_viz.procs import HostDied, ProcessPool, _recv, _send
+from resnet_viz.spec import ExperimentSpec
+from resnet_viz.store import RunStore
+from resnet_viz.training import Trainer, model_from_bytes
+
+SPEC = ExperimentSpec(dataset="moons", depth=6, width=8, steps=60, eval_every=20, log_every=5)
+
+
+@pytest.fixture
+def pool(tmp_path):
+    p = ProcessPool(2, str(tmp_path))
+    yield p
+    p.shutdown()
+    assert host_processes() == []
+
+
+def _train(trainer, chunk: int = 7):
+    while not trainer.done:
+        trainer.train_steps(chunk)
+    return trainer
+
+
+def test_a_host_trains_exactly_what_this_process_trains(pool):
+    torch.set_num_threads(1)  # the hosts' setting: a deep net's numbers depend on it
+    remote, local = _train(pool(SPEC)), _train(Trainer(SPEC))
+    a, b = remote.snapshot(), local.snapshot()
+    assert a["history"] == b["history"] and a["grad_norms"] == b["grad_norms"]
+    assert a["status"] == b["status"] == "finished" and remote.step == local.step == 60
+    weights = model_from_bytes(SPEC, remote.weights()).state_dict()
+    assert all(torch.equal(weights[k], v) for k, v in local.model.state_dict().items())
+    assert remote.cpu_s > 0
+
+
+def test_trainers_spread_over_the_hosts_and_are_freed_there(pool):
+    a, b = pool(SPEC), pool(SPEC.replace(seed=1))
+    assert a.host is not b.host and len(pool.pids()) == 2
+    a.close()
+    reply, _ = a.host.call({"op": "train", "id": a.id, "n": 1})  # the drop went with it
+    assert not reply["ok"] and "no trainer" in reply["error"]
+    assert pool(SPEC.replace(seed=2)).host is a.host      # the emptier host takes the next one
+
+
+def test_stop_ends_the_run_in_the_host(pool):
+    t = pool(SPEC)
+    t.train_steps(3)
+    t.stop("stopped by the student")
+    assert t.done and t.snapshot()["final"]["stopped_reason"] == "stopped by the student"
+
+
+def test_a_dataset_that_cannot_load_is_a_message_not_a_crash(pool):
+    with pytest.raises(ValueError, match="(?i)mnist"):
+        pool(SPEC.replace(dataset="mnist", model="mlp"))
+    assert pool(SPEC).step == 0                           # the host lives on
+
+
+def test_a_killed_host_fails_its_runs_clearly_and_restarts(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    pool = ProcessPool(1, str(tmp_path))
+    with JobQueue(max_concurrent=1, store=store, trainer_factory=pool) as q:
+        job = q.submit(SPEC.replace(steps=100_000, eval_every=10_000), "s1")
+        while job.snapshot()["step"] < 5:
+            time.sleep(0.05)
+        os.kill(pool.pids()[0], 9)
+        while job.state == "running":
+            time.sleep(0.05)
+        assert job.state == "failed" and "stopped unexpectedly" in job.error
+        assert store.get(job.key).status == "failed"
+        again = q.submit(SPEC, "s1")                     # a fresh host takes the next job
+        while again.state in ("queued", "running"):
+            time.sleep(0.05)
+        assert again.state == "finished"
+    assert host_processes() == []
+
+
+def test_a_queue_on_a_pool_stores_weights_and_leaves_no_process(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    with JobQueue(max_concurrent=2, store=store, trainer_factory=ProcessPool(2, str(tmp_path))) as q:
+        jobs = [q.submit(SPEC.replace(seed=s), "s1") for s in range(3)]
+        while any(j.state in ("queued", "running") for j in jobs):
+            time.sleep(0.05)
+        assert [j.state for j in jobs] == ["finished"] * 3
+        assert all(j.model_copy() is not None for j in jobs)
+        assert store.get(jobs[0].key).weights
+    assert host_processes() == []
+
+
+def test_frames_round_trip_and_absurd_ones_are_refused():
+    buf = io.BytesIO()
+    _send(buf, {"op": "train", "x": float("nan")}, b"\x00\x01")
+    buf.seek(0)
+    msg, blob = _recv(buf)
+    assert msg["op"] == "train" and msg["x"] != msg["x"] and blob == b"\x00\x01"
+    assert _recv(io.BytesIO(b"\x00\x00")) is None         # a pipe that closed mid-frame
+    with pytest.raises(ValueError):
+        _recv(io.BytesIO(b"\xff\xff\xff\xff\x00\x00\x00\x00"))
+
+
+def test_a_restarted_host_refuses_the_old_runs(pool):
+    t = pool(SPEC)
+    os.kill(t.host.pid(), 9)
+    with pytest.raises(HostDied):
+        t.train_steps(1)
+    with pytest.raises(HostDied, match="restarted"):
+        t.host.start()
+        t.train_steps(1)
