@@ -258,7 +258,7 @@ def _diagram_layout(fig: go.Figure, spec: ExperimentSpec, rows: list[dict[str, A
     text = title or (f"{run_label({'spec': spec.to_dict()})}: {len(rows)} blocks, {total:,} parameters"
                      f"{alpha}<br><sup>shortcuts drawn beside each block (He et al. 2016, Fig. 3)</sup>")
     row_px = 34 if n_items > 16 else 48
-    fig.update_layout(title=dict(text=text, x=0.0, xanchor="left"), template="plotly_white",
+    fig.update_layout(title=dict(text=text, x=0.0, xanchor="left"), template=style.template(),
                       height=110 + row_px * n_items, margin=dict(l=10, r=10, t=70, b=10),
                       showlegend=False, dragmode=False)
     fig.update_xaxes(visible=False, range=[0, 13], fixedrange=True, title_text="")

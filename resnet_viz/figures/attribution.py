@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import DIVERGING, SEQUENTIAL, base_layout, colour_for, label_for, short_label_for
+from .style import DIVERGING, SEQUENTIAL, base_layout, colour_for, label_for, short_label_for, template
 
 COLUMNS = ("input", "saliency |∂y/∂x|", "integrated gradients")
 TITLE_FONT = 13                       # subplot titles: short, so three fit side by side
@@ -88,7 +88,7 @@ def attribution_maps_figure(image: Any, saliency: Mapping[str, Any], integrated:
         ann.font.update(color=colour_for(kind), size=TITLE_FONT)   # titles in the net's colour
     _row_labels(fig, kinds)
     _square_pixels(fig, len(kinds) * 3)
-    fig.update_layout(title=dict(text=title, x=0.0, xanchor="left"), template="plotly_white",
+    fig.update_layout(title=dict(text=title, x=0.0, xanchor="left"), template=template(),
                       height=60 + 260 * len(kinds), margin=dict(l=40, r=20, t=90, b=20))
     return fig
 
