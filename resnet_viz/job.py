@@ -30,6 +30,16 @@ STATES = ACTIVE + REUSABLE + ("stopped", "failed", "cancelled", "interrupted")
 _HISTORY_KEYS = ("step", "train_loss", "train_acc", "val_loss", "val_acc")
 
 
+FRESH_S = 0.5  # a live view is at most this stale; a change of state shows at once
+
+
+def _fresh(cached: tuple[Any, dict[str, Any], float], version: tuple, now: float) -> bool:
+    """The cached run data still serves: the same version, or a running job's newer chunks
+    since less than ``FRESH_S`` ago (any other state is always exact)."""
+    return cached[0] == version or (version[1] == "running" and cached[0][1:] == version[1:]
+                                    and now - cached[2] < FRESH_S)
+
+
 class QueueFull(ValueError):
     """A session asked for more runs than the classroom allows; the message says what to do."""
 
@@ -78,7 +88,7 @@ class Job:
         self._chunk = 1                              # steps per chunk, adapted to ~chunk_s
         self._s_per_step: float | None = None
         self._version = 0                            # bumped after each chunk: snapshot cache key
-        self._cached: tuple[Any, dict[str, Any]] | None = None
+        self._cached: tuple[Any, dict[str, Any], float] | None = None  # (version, data, when)
 
     def __repr__(self) -> str:
         return f"Job({self.key}, {self.state}, {len(self.subscribers)} subscriber(s))"
@@ -88,9 +98,12 @@ class Job:
         """The trainer's snapshot (docs/DESIGN.md) plus ``state``, ``queue_position``,
         ``estimate_wait_s``, ``progress``, ``error``, ``subscribers`` and timestamps.
 
-        Thread-safe. The run data is rebuilt only when the job has advanced (30 students
-        polling one shared job share one copy), so nested lists are shared: read, don't mutate.
+        Thread-safe. The run data is rebuilt only when the job has advanced, and while it
+        trains at most every ``FRESH_S``: 30 students polling one shared job then see the same
+        copy at the same step, so their charts are built once (``figures.memo``) instead of
+        once per chunk. Nested lists are shared: read, don't mutate.
         """
+        now = time.monotonic()
         with self._lock:
             version = (self._version, self.state, self._trainer is None)
             trainer, cached = self._trainer, self._cached
@@ -99,10 +112,10 @@ class Job:
                      "estimate_wait_s": self._queue._estimate_locked(self),
                      "subscribers": len(self.subscribers), "created": self.created,
                      "started": self.started, "finished": self.finished}
-        if cached is None or cached[0] != version:
+        if cached is None or not _fresh(cached, version, now):
             data = trainer.snapshot() if trainer is not None else self._result or self._empty()
             with self._lock:
-                self._cached = cached = (version, data)
+                self._cached = cached = (version, data, now)
         data = cached[1]
         step, total = data.get("step", 0), data.get("total_steps", self.spec.steps)
         return {**data, **extra, "progress": min(1.0, step / total) if total else 0.0}

@@ -297,3 +297,21 @@ def test_store_persistence_and_cache(tmp_path):
         wait_for(lambda: cancelled._trainer is None and q.stats()["running"] == 0)
         assert store.get(cancelled.key) is None       # no trace of a cancelled run
     store.close()
+
+
+def test_watchers_of_a_running_job_share_one_copy_for_half_a_second(monkeypatch):
+    from resnet_viz import job as job_mod
+    with queue(max_concurrent=1) as q:
+        a = q.submit(TINY.replace(steps=100_000, eval_every=10_000), "me")
+        wait_for(lambda: a.snapshot()["step"] > 0)
+        first = a.snapshot()
+        with q._lock:
+            a._version += 1                     # a chunk trained since
+        assert a.snapshot()["history"] is first["history"]       # within FRESH_S: the same copy
+        monkeypatch.setattr(job_mod, "FRESH_S", 0.0)
+        assert a.snapshot()["history"] is not first["history"]   # older: rebuilt
+        monkeypatch.setattr(job_mod, "FRESH_S", 60.0)
+        assert a.pause("me")[0]
+        wait_for(lambda: a.state == "paused")
+        assert a.snapshot()["state"] == "paused" and a.snapshot()["step"] == a._trainer.step
+        q.release(a, "me")
