@@ -70,8 +70,11 @@ if len(snaps) == 2 and ctx.pair.specs["plain"].dataset in SYNTHETIC_2D:
             with common.shown_errors("The decision boundaries could not be drawn"):
                 grids, x, y = live.boundaries(tuple((s["key"], s["step"]) for s in snaps), ctx,
                                               ctx.pair.specs["plain"])
-                common.chart(boundary_pair(grids[0], grids[1], x, y, titles=[run_label(s) for s in snaps]),
-                             "boundary")
+                titles = [run_label(s) for s in snaps]
+                at = tuple((s["key"], s["step"]) for s in snaps)  # what the grids are of
+                common.shared_chart(("boundary", at, tuple(titles)),
+                                    lambda: boundary_pair(grids[0], grids[1], x, y, titles=titles),
+                                    "boundary")
                 both = {"plain": grids[0], "residual": grids[1]}
                 d1, d2 = st.columns(2)
                 with d1:

@@ -18,6 +18,7 @@ import torch
 from .config import ClassroomConfig, load_config
 from .data import load_dataset
 from .estimate import SpeedCalibrator
+from .figures.warm import warm_up as warm_figures
 from .heartbeat import IsActive, SessionReaper
 from .jobs import JobQueue
 from .procs import ProcessPool
@@ -56,11 +57,12 @@ class Services:
 
 def _warm_up(pool: ProcessPool | None = None) -> None:
     """Pay torch's lazy imports (the first optimiser pulls in torch._dynamo, ~2 s), the
-    digits load and the worker processes' start before the first student presses Start,
-    not during their first run."""
+    digits load, the worker processes' start and plotly's lazy imports before the first
+    student presses Start, not during their first run."""
     if pool is not None:
         pool.warm()
     warm_up()
+    warm_figures()
 
 
 def trainer_factory(data_dir: str, processes: int = 0) -> Callable[[ExperimentSpec], Trainer]:
