@@ -1,10 +1,10 @@
 """Streamlit helpers for the live plain-vs-residual pair, shared by the pages that show it.
 
-The jobs train in the shared queue's worker threads, which never call ``st.*``. A page
-draws its live part inside :func:`poll`: a fragment that re-renders about once a second
-while a job is queued, running or paused, stamps the session's heartbeat, and triggers one
-full rerun when the jobs end, after which it stops polling. Buttons only call job controls
-in their callbacks.
+The jobs train in the shared queue's workers, which never call ``st.*``. A page draws its
+live part inside :func:`poll`: a fragment that re-renders about once a second while a job
+is queued, running or paused, stamps the session's heartbeat, draws the jobs' end as soon
+as it sees it and triggers one full rerun at the next poll, after which it stops polling.
+Buttons only call job controls in their callbacks.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from resnet_viz.spec import ExperimentSpec
 
 Snap = dict[str, Any]
 MESSAGES = "_control_messages"
+ENDED = "_ended_shown"          # the pair whose end a poll has shown (rerun at the next one)
 
 
 def snapshots(ctx: Page, keys: Sequence[str]) -> list[Snap]:
@@ -40,9 +41,12 @@ def pair_keys(ctx: Page) -> list[str]:
 def poll(ctx: Page, keys: Sequence[str], render: Callable[[list[Snap]], None],
          every: float | None = None) -> None:
     """``render(snapshots)`` now and, while any of the runs is live, every ``every`` seconds
-    (default: 1 s, longer when the whole class is watching; ``heartbeat.poll_every``)."""
+    (default: 1 s, longer when the whole class is watching; ``heartbeat.poll_every``).
+    The poll that sees the runs end draws them ended; the next one reruns the page."""
     live = any(is_live(s.get("state")) for s in snapshots(ctx, keys))
     every = ctx.svc.reaper.poll_every() if every is None else every
+
+    ended_flag = tuple(keys)
 
     @st.fragment(run_every=every if live else None)
     def view() -> None:
@@ -50,8 +54,17 @@ def poll(ctx: Page, keys: Sequence[str], render: Callable[[list[Snap]], None],
         snaps = snapshots(ctx, keys)
         _learn_speed(ctx, snaps)
         render(snaps)
-        if live and not any(is_live(s.get("state")) for s in snaps):
-            st.rerun()                          # once: the page redraws without polling
+        still = any(is_live(s.get("state")) for s in snaps)
+        if still:
+            st.session_state.pop(ENDED, None)
+        elif live:
+            # This poll shows the final numbers; the next one redraws the page without
+            # polling. Rerunning at once would drop what was just drawn and make the
+            # result wait for the whole page (boundaries, shelf), while the rest of the
+            # class, who saw the end at the same moment, redraw theirs too.
+            if st.session_state.get(ENDED) == ended_flag:
+                st.rerun()
+            st.session_state[ENDED] = ended_flag
 
     view()
 

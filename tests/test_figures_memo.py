@@ -72,3 +72,50 @@ def test_racing_sessions_all_get_one_and_the_same_figure():
     for t in threads:
         t.join()
     assert len(got) == 8 and all(f is got[0] for f in got) and len(memo) == 1
+
+
+def test_thirty_tabs_asking_at_once_build_the_figure_once():
+    memo, calls, gate = FigureMemo(), [], threading.Event()
+
+    def build() -> go.Figure:
+        calls.append(1)
+        gate.wait(5)                 # slow, so every other tab asks while it builds
+        return go.Figure()
+
+    got: list[go.Figure] = []
+    tabs = [threading.Thread(target=lambda: got.append(memo.get("boundary", build))) for _ in range(30)]
+    for t in tabs:
+        t.start()
+    while not calls:
+        pass
+    gate.set()
+    for t in tabs:
+        t.join(10)
+    assert len(calls) == 1 and len(got) == 30 and all(g is got[0] for g in got)
+
+
+def test_a_failed_build_does_not_strand_the_waiters():
+    memo, gate = FigureMemo(), threading.Event()
+
+    def broken() -> go.Figure:
+        gate.wait(5)
+        raise ValueError("no data")
+
+    errors: list[Exception] = []
+
+    def first() -> None:
+        try:
+            memo.get("x", broken)
+        except ValueError as err:
+            errors.append(err)
+
+    t = threading.Thread(target=first)
+    t.start()
+    while "x" not in memo._building:
+        pass
+    waiter: list[go.Figure] = []
+    w = threading.Thread(target=lambda: waiter.append(memo.get("x", go.Figure)))
+    w.start()
+    gate.set()
+    t.join(10), w.join(10)
+    assert len(errors) == 1 and isinstance(waiter[0], go.Figure) and "x" not in memo._building

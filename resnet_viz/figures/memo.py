@@ -26,20 +26,49 @@ def runs_signature(runs: Sequence[Mapping[str, Any]]) -> tuple:
 class FigureMemo:
     """A bounded, thread-safe LRU of finished figures keyed by a content signature."""
 
-    def __init__(self, max_entries: int = 128) -> None:
-        self.max_entries = max_entries
+    def __init__(self, max_entries: int = 128, wait_s: float = 30.0) -> None:
+        self.max_entries, self.wait_s = max_entries, wait_s
         self._figs: OrderedDict[Hashable, go.Figure] = OrderedDict()
+        self._building: dict[Hashable, threading.Event] = {}
         self._lock = threading.Lock()
         self.builds = 0
 
     def get(self, signature: Hashable, build: Callable[[], go.Figure]) -> go.Figure:
-        """The figure for ``signature``, built by ``build()`` on the first request only."""
+        """The figure for ``signature``, built by ``build()`` on the first request only.
+
+        Single flight: the 30 tabs that ask for a new figure at the same moment (a run
+        just ended) wait for the one that builds it instead of all building it at once.
+        """
         with self._lock:
-            fig = self._figs.get(signature)
+            fig = self._hit_locked(signature)
             if fig is not None:
-                self._figs.move_to_end(signature)
                 return fig
-        fig = build()                        # outside the lock: other charts are not held up
+            pending = self._building.get(signature)
+            if pending is None:
+                pending = self._building[signature] = threading.Event()
+                mine = True
+            else:
+                mine = False
+        if not mine:
+            pending.wait(self.wait_s)
+            with self._lock:
+                fig = self._hit_locked(signature)
+            # The builder failed or was evicted at once: build this one ourselves.
+            return fig if fig is not None else self._store(signature, build())
+        try:
+            return self._store(signature, build())   # outside the lock: other charts go on
+        finally:
+            with self._lock:
+                self._building.pop(signature, None)
+            pending.set()
+
+    def _hit_locked(self, signature: Hashable) -> go.Figure | None:
+        fig = self._figs.get(signature)
+        if fig is not None:
+            self._figs.move_to_end(signature)
+        return fig
+
+    def _store(self, signature: Hashable, fig: go.Figure) -> go.Figure:
         with self._lock:
             self.builds += 1
             fig = self._figs.setdefault(signature, fig)   # a racing twin: the first one wins
