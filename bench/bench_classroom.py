@@ -205,6 +205,19 @@ def rss_mb(pids: list[int]) -> float:
     return total * PAGE_KB / 1024
 
 
+def rss_by_process(pid: int) -> dict[str, float]:
+    """RSS (MB) of ``pid`` ("server") and each descendant (trainer hosts by pid)."""
+    out: dict[str, float] = {}
+    for p in tree(pid):
+        try:
+            cmd = Path(f"/proc/{p}/cmdline").read_bytes()
+        except OSError:
+            continue
+        name = "server" if p == pid else (f"host-{p}" if b"resnet_viz.procs" in cmd else f"child-{p}")
+        out[name] = round(rss_mb([p]), 1)
+    return out
+
+
 def cpu_s(pids: list[int]) -> float:
     total = 0
     for p in pids:
@@ -435,8 +448,15 @@ async def ws_student(server_url: str, params: dict[str, str], delay: float, time
             await ws.send(rerun())
             start_id, clicked, seen, pressed = None, None, 0, set()
             deadline = time.perf_counter() + timeout
-            while True:
-                raw = await asyncio.wait_for(ws.recv(), max(0.1, deadline - time.perf_counter()))
+            while not (record["ok"] and hold.is_set()):
+                # After the result the tab stays a tab: it answers the server's polls and
+                # reruns (the page redraws once more after the end) until the class leaves.
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), 0.5)
+                except asyncio.TimeoutError:
+                    if not record["ok"] and time.perf_counter() > deadline:
+                        raise
+                    continue
                 msg = ForwardMsg()
                 msg.ParseFromString(raw)
                 kind = msg.WhichOneof("type")
@@ -451,13 +471,12 @@ async def ws_student(server_url: str, params: dict[str, str], delay: float, time
                     el = msg.delta.new_element
                     if el.WhichOneof("type") == "button" and el.button.id.endswith(("-start", "-start_anyway")):
                         start_id = el.button.id     # a big run asks again: "Start anyway"
-                    if clicked is not None:
+                    if clicked is not None and not record["ok"]:
                         seen += len(ended.findall(raw))
                         if seen >= 2:
                             record["result_s"] = time.perf_counter() - clicked
                             record["since_open_s"] = time.perf_counter() - t0
                             record["ok"] = True
-                            break
                 elif kind == "new_session" and not msg.metadata.run.fragment_ids:
                     counts["full_runs"] += 1
                     # A full run starts: the frontend drops every fragment timer here; the
@@ -606,7 +625,8 @@ async def run_phase(server: Server, urls: list[str], ramp: float, timeout: float
             "client_rss_mb": client_rss, "client_cpu_s": c_cpu1 - c_cpu0,
             "server_cpu_s": s_cpu1 - s_cpu0, "stats_during": during,
             "released_after_s": released_s, "stats_after": server.stats(),
-            "rss_after_mb": server.rss(), "threads_after": n_threads(server.proc.pid)}
+            "rss_after_mb": server.rss(), "rss_by_process": rss_by_process(server.proc.pid),
+            "threads_after": n_threads(server.proc.pid)}
 
 
 async def run_phase_ws(server: Server, urls: list[str], ramp: float, timeout: float,
@@ -640,7 +660,8 @@ async def run_phase_ws(server: Server, urls: list[str], ramp: float, timeout: fl
             "client_rss_mb": rss_mb([os.getpid()]), "client_cpu_s": c_cpu1 - c_cpu0,
             "server_cpu_s": s_cpu1 - s_cpu0, "stats_during": during,
             "released_after_s": released_s, "stats_after": server.stats(),
-            "rss_after_mb": server.rss(), "threads_after": n_threads(server.proc.pid)}
+            "rss_after_mb": server.rss(), "rss_by_process": rss_by_process(server.proc.pid),
+            "threads_after": n_threads(server.proc.pid)}
 
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -778,6 +799,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"waiting {args.settle:.0f} s for disconnected sessions to expire ...", flush=True)
             time.sleep(args.settle)
             out["rss_after_settle_mb"] = server.rss()
+            out["rss_by_process_after_settle"] = rss_by_process(server.proc.pid)
             out["threads_after_settle"] = n_threads(server.proc.pid)
             out["stats_after_settle"] = server.stats()
             out["waves_rss_mb"] = [out["rss_after_settle_mb"]]

@@ -18,6 +18,8 @@ restarted for the next job. Nothing here imports streamlit.
 """
 from __future__ import annotations
 
+import ctypes
+import gc
 import json
 import logging
 import os
@@ -70,9 +72,13 @@ def _handle(trainers: dict[str, Any], msg: dict[str, Any], data_dir: str) -> tup
     from .data import load_dataset
     from .training import Trainer
 
-    for tid in msg.get("drop", ()):
-        trainers.pop(tid, None)
+    dropped = [trainers.pop(tid, None) for tid in msg.get("drop", ())]
     op, tid = msg.get("op"), msg.get("id", "")
+    if any(dropped) and not trainers:
+        del dropped
+        _give_back_memory()
+    if op == "drop":
+        return {"ok": True, "trainers": len(trainers)}, b""
     if op == "warm":
         from .training import warm_up
         warm_up()
@@ -98,6 +104,16 @@ def _handle(trainers: dict[str, Any], msg: dict[str, Any], data_dir: str) -> tup
     if op != "weights":
         reply.update(snap=trainer.snapshot(), step=trainer.step, done_flag=trainer.done)
     return reply, blob
+
+
+def _give_back_memory() -> None:
+    """Return the freed heap of ended runs to the OS once a host holds none: glibc keeps
+    freed memory in its arenas otherwise, and an idle host would stay at its peak."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the memory is reused by the next run
+        pass
 
 
 def serve(data_dir: str, threads: int) -> None:
@@ -166,29 +182,41 @@ class TrainerHost:
                 raise HostDied("the training process that held this run was restarted; "
                                "start the run again")
             self._start_locked()
-            proc = self._proc
-            assert proc is not None and proc.stdin is not None and proc.stdout is not None
-            if self._drops:
-                msg, self._drops = {**msg, "drop": self._drops}, []
-            try:
-                _send(proc.stdin, msg)
-                frame = _recv(proc.stdout)
-            except (OSError, ValueError):
-                frame = None
-            if frame is None:
-                code = proc.poll() if proc.poll() is not None else proc.wait(timeout=5)
-                self._proc = None
-                raise HostDied(f"the training process stopped unexpectedly (exit code {code}); "
-                               "its runs are lost, start them again")
-            return frame
+            return self._call_locked(msg)
+
+    def _call_locked(self, msg: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        if self._drops:
+            msg, self._drops = {**msg, "drop": self._drops}, []
+        try:
+            _send(proc.stdin, msg)
+            frame = _recv(proc.stdout)
+        except (OSError, ValueError):
+            frame = None
+        if frame is None:
+            code = proc.poll() if proc.poll() is not None else proc.wait(timeout=5)
+            self._proc = None
+            raise HostDied(f"the training process stopped unexpectedly (exit code {code}); "
+                           "its runs are lost, start them again")
+        return frame
 
     def count(self, delta: int) -> None:
         with self._live_lock:
             self.live += delta
 
     def drop(self, tid: str) -> None:
-        """Forget trainer ``tid`` (sent with the next request: never waits for a busy host)."""
+        """Forget trainer ``tid``: now if the host is idle, else with its next request
+        (never waits for a busy host)."""
         self._drops.append(tid)
+        if self._lock.acquire(blocking=False):
+            try:
+                if self._drops and self._proc is not None and self._proc.poll() is None:
+                    self._call_locked({"op": "drop"})
+            except HostDied:
+                pass  # the next call restarts it
+            finally:
+                self._lock.release()
 
     def pid(self) -> int | None:
         proc = self._proc

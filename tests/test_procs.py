@@ -115,3 +115,22 @@ def test_a_restarted_host_refuses_the_old_runs(pool):
     with pytest.raises(HostDied, match="restarted"):
         t.host.start()
         t.train_steps(1)
+
+
+def _rss_mb(pid: int) -> float:
+    return int(open(f"/proc/{pid}/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_a_host_gives_the_memory_of_ended_runs_back(pool):
+    host = pool.hosts[0]
+    host.start()
+    before = _rss_mb(host.pid())
+    big = pool(SPEC.replace(width=1024, depth=12, steps=5))   # ~50 MB of weights, x3 with SGD state
+    assert big.host is host                                   # the emptier host, first among equals
+    _train(big, chunk=5)
+    peak = _rss_mb(host.pid())
+    big.close()                                               # idle host: dropped at once
+    reply, _ = host.call({"op": "drop"})
+    after = _rss_mb(host.pid())
+    assert reply["trainers"] == 0
+    assert peak - before > 100 and after - before < 0.25 * (peak - before), (before, peak, after)
