@@ -695,7 +695,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ramp", type=float, default=3.0, help="arrivals spread over this many seconds")
     ap.add_argument("--timeout", type=float, default=900.0, help="per-student time limit (s)")
     ap.add_argument("--leave-timeout", type=float, default=120.0, help="wait for the reaper (s)")
-    ap.add_argument("--settle", type=float, default=130.0,
+    ap.add_argument("--settle", type=float, default=170.0,
                     help="after the reaper, wait this long and read memory again (0: skip)")
     ap.add_argument("--waves", type=int, default=1,
                     help="run the class this many times (new seeds), memory read after each "

@@ -23,6 +23,8 @@ import threading
 import time
 from typing import Callable
 
+from .memtrim import give_back_memory
+
 log = logging.getLogger(__name__)
 
 Release = Callable[[str], None]
@@ -52,7 +54,8 @@ class SessionReaper:
 
     def __init__(self, release: Release, is_active: IsActive = _unknown, timeout_s: float = 20.0,
                  max_idle_s: float = 900.0, interval_s: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, trim_after_s: float = 150.0,
+                 trim: Callable[[], object] = give_back_memory) -> None:
         if timeout_s <= 0 or max_idle_s < timeout_s or interval_s <= 0:
             raise ValueError("need 0 < timeout_s <= max_idle_s and interval_s > 0")
         self.release, self.is_active = release, is_active
@@ -63,6 +66,10 @@ class SessionReaper:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.released = 0                    # sessions released so far (for the teacher's stats)
+        # Streamlit drops a closed tab's state after server.disconnectedSessionTTL (120 s).
+        self.trim_after_s, self.trim = trim_after_s, trim
+        self._quiet_since: float | None = None
+        self._trimmed = False
 
     # --- heartbeat ---
     def touch(self, session_id: str) -> None:
@@ -133,6 +140,24 @@ class SessionReaper:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
             self.reap()
+            self.trim_when_quiet()
+
+    def trim_when_quiet(self, now: float | None = None) -> bool:
+        """Once the class has left (no session for ``trim_after_s``, longer than Streamlit
+        keeps a closed tab's state), give the freed memory back to the OS; once per quiet
+        spell. True when it trimmed now."""
+        now = self._clock() if now is None else now
+        with self._lock:
+            if self._seen:
+                self._quiet_since, self._trimmed = None, False
+                return False
+            if self._quiet_since is None:
+                self._quiet_since = now
+            if self._trimmed or now - self._quiet_since < self.trim_after_s:
+                return False
+            self._trimmed = True
+        self.trim()
+        return True
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread and wait for it (sessions are not released)."""

@@ -18,8 +18,6 @@ restarted for the next job. Nothing here imports streamlit.
 """
 from __future__ import annotations
 
-import ctypes
-import gc
 import json
 import logging
 import os
@@ -33,6 +31,7 @@ import uuid
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .memtrim import give_back_memory
 from .spec import ExperimentSpec
 
 log = logging.getLogger(__name__)
@@ -74,9 +73,9 @@ def _handle(trainers: dict[str, Any], msg: dict[str, Any], data_dir: str) -> tup
 
     dropped = [trainers.pop(tid, None) for tid in msg.get("drop", ())]
     op, tid = msg.get("op"), msg.get("id", "")
-    if any(dropped) and not trainers:
+    if any(dropped) and not trainers:  # idle: hand the ended runs' heap back to the OS
         del dropped
-        _give_back_memory()
+        give_back_memory()
     if op == "drop":
         return {"ok": True, "trainers": len(trainers)}, b""
     if op == "warm":
@@ -104,16 +103,6 @@ def _handle(trainers: dict[str, Any], msg: dict[str, Any], data_dir: str) -> tup
     if op != "weights":
         reply.update(snap=trainer.snapshot(), step=trainer.step, done_flag=trainer.done)
     return reply, blob
-
-
-def _give_back_memory() -> None:
-    """Return the freed heap of ended runs to the OS once a host holds none: glibc keeps
-    freed memory in its arenas otherwise, and an idle host would stay at its peak."""
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: the memory is reused by the next run
-        pass
 
 
 def serve(data_dir: str, threads: int) -> None:

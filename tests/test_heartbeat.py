@@ -96,3 +96,31 @@ def test_tabs_poll_every_second_in_a_class_and_less_often_in_a_crowd():
     assert reaper.poll_every() == 2.5
     # the server's render rate stays near POLLS_PER_S once the interval stretches
     assert all(abs(n / poll_every(n) - POLLS_PER_S) < 1e-9 for n in (40, 80, 120))
+
+
+def test_memory_is_given_back_once_after_the_class_has_left():
+    trims: list[float] = []
+    reaper, released, clock = make(trim=lambda: trims.append(clock.t), trim_after_s=150)
+    reaper.touch("a")
+    assert not reaper.trim_when_quiet()                  # a class is here
+    clock.t += 30
+    reaper.reap()
+    assert released == ["a"]
+    assert not reaper.trim_when_quiet()                  # quiet from now ...
+    clock.t += 149
+    assert not reaper.trim_when_quiet()                  # ... not for long enough yet
+    clock.t += 2
+    assert reaper.trim_when_quiet() and len(trims) == 1
+    clock.t += 1000
+    assert not reaper.trim_when_quiet() and len(trims) == 1   # once per quiet spell
+    reaper.touch("b")
+    reaper.trim_when_quiet()
+    reaper.forget("b")
+    reaper.trim_when_quiet()
+    clock.t += 151
+    assert reaper.trim_when_quiet() and len(trims) == 2  # the next class left too
+
+
+def test_give_back_memory_runs_here():
+    from resnet_viz.memtrim import give_back_memory
+    assert give_back_memory() is True                    # glibc on this project's machines
