@@ -61,7 +61,9 @@ def services() -> Services:
     """
     # A shorter timeout lets the browser test watch a closed tab's run being cancelled.
     timeout = float(os.environ.get("RESNET_VIZ_SESSION_TIMEOUT_S") or 20.0)
-    return build_services(is_active=_is_active, timeout_s=max(1.0, timeout))
+    # When the class has left, the shared figures and cached data go too (heartbeat.trim_when_quiet).
+    return build_services(is_active=_is_active, timeout_s=max(1.0, timeout),
+                          on_quiet=(FIGURES.clear, st.cache_data.clear))
 
 
 def session_id() -> str:

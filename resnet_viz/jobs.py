@@ -122,6 +122,17 @@ class JobQueue:
         with self._lock:
             return self._active.get(key) or self._cached_locked(key)
 
+    def drop_ended(self) -> int:
+        """Drop the memory copies of ended runs when the store keeps them (a quiet server
+        returns to its size; the next request reads the store). How many were dropped."""
+        with self._lock:
+            if self.store is None:
+                return 0
+            keep = [(k, j) for k, j in self._done.items() if j._weights is not None]  # not stored
+            n = len(self._done) - len(keep)
+            self._done = OrderedDict(keep)
+            return n
+
     def forget(self, key: str) -> None:
         """Drop an ended run from the memory cache (call after deleting it from the store)."""
         with self._lock:

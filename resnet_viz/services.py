@@ -11,7 +11,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -21,6 +21,7 @@ from .estimate import SpeedCalibrator
 from .figures.warm import warm_up as warm_figures
 from .heartbeat import IsActive, SessionReaper
 from .jobs import JobQueue
+from .memtrim import give_back_memory
 from .procs import ProcessPool
 from .spec import ExperimentSpec
 from .store import RunStore, StoreError
@@ -75,8 +76,22 @@ def trainer_factory(data_dir: str, processes: int = 0) -> Callable[[ExperimentSp
     return make
 
 
+def _quiet(queue: JobQueue, on_quiet: Sequence[Callable[[], object]]) -> None:
+    """The class has left: drop what only sped up serving it (the pages' figure and data
+    caches, the queue's memory copy of ended runs, which the store keeps) and give the
+    memory back to the OS, so the server returns to its size before the class."""
+    for clear in on_quiet:
+        try:
+            clear()
+        except Exception:  # a cache that cannot be cleared must not stop the reaper
+            log.exception("clearing a cache failed")
+    queue.drop_ended()
+    give_back_memory()
+
+
 def build_services(cfg: ClassroomConfig | None = None, notices: list[str] | None = None,
-                   is_active: IsActive | None = None, timeout_s: float = 20.0) -> Services:
+                   is_active: IsActive | None = None, timeout_s: float = 20.0,
+                   on_quiet: Sequence[Callable[[], object]] = ()) -> Services:
     """Open the store (recovering a damaged one), start the reaper; the queue starts its
     workers on the first submitted job.
 
@@ -101,7 +116,8 @@ def build_services(cfg: ClassroomConfig | None = None, notices: list[str] | None
     factory = trainer_factory(cfg.data_dir, cfg.max_concurrent_jobs if cfg.worker_processes else 0)
     queue = JobQueue(max_concurrent=cfg.max_concurrent_jobs, store=store,
                      max_jobs_per_session=cfg.max_jobs_per_session, trainer_factory=factory)
-    reaper = SessionReaper(queue.release_session, is_active or (lambda _sid: None), timeout_s=timeout_s)
+    reaper = SessionReaper(queue.release_session, is_active or (lambda _sid: None), timeout_s=timeout_s,
+                           trim=lambda: _quiet(queue, on_quiet))
     # The warm-up's dataset load imports pandas (via sklearn); plotly's optional-import check
     # returns a half-initialised pandas from sys.modules to a page drawing its first figure at
     # the same moment (AttributeError: partially initialized module 'pandas'). Import it here.

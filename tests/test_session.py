@@ -112,3 +112,23 @@ def test_wait_first_points_returns_once_the_runs_have_logged(queue):
     assert pair.wait_first_points(queue, timeout=30)
     assert all(j.snapshot()["history"]["step"] == [0] for j in pair.jobs(queue).values())
     pair.reset(queue)
+
+
+def test_a_quiet_server_drops_its_caches_but_not_the_runs(tmp_path):
+    cleared: list[str] = []
+    svc = build_services(ClassroomConfig(data_dir=str(tmp_path), max_concurrent_jobs=1, worker_processes=False),
+                         [], on_quiet=[lambda: cleared.append("figures"), lambda: 1 / 0])
+    try:
+        job = svc.queue.submit(TINY, "s1")
+        wait_for(lambda: job.state == "finished", 60)
+        svc.queue.release(job, "s1")
+        assert svc.queue.stats()["cached"] == 1
+        svc.reaper.trim()                      # what the reaper runs 150 s after the last tab
+        assert cleared == ["figures"]          # a failing clear is logged, the rest still runs
+        assert svc.queue.stats()["cached"] == 0 and svc.queue.get(job.key) is None
+        run = load_run(job.key, svc.queue, svc.store)
+        assert run["state"] == "finished" and run["history"]["step"]   # the store still has it
+        again = svc.queue.submit(TINY, "s2")   # served from the store, not trained again
+        assert again.state == "finished"
+    finally:
+        svc.shutdown()
