@@ -67,6 +67,10 @@ DONE_JS = ("() => (document.body.textContent.match(/" + ENDED_RE + "/g) || []).l
 PAGE_PATH = "train"                      # st.Page("pages/train.py") is served at /train
 TRACE = bool(os.environ.get("BENCH_TRACE"))   # ws clients keep a message trace in the results
 START = ".st-key-start button, .st-key-start_anyway button"
+# After the last result, tabs stay this long before the class leaves: the page redraws once
+# more after a run ends (boundaries, shelf), and a tab that left at once would skip that work
+# in the single-user phase and leave its first-use cost (imports) to the class.
+LINGER_S = 3.0
 
 
 # ---------------------------------------------------------------------------------------
@@ -619,6 +623,7 @@ async def run_phase(server: Server, urls: list[str], ramp: float, timeout: float
             c_cpu1, s_cpu1 = cpu_s(client_pids()), server.cpu()
             during = server.stats()
             rss_with_sessions = server.rss()
+            await asyncio.sleep(LINGER_S)    # tabs stay for the page's redraw after the end
             for ctx in contexts:             # every tab closes
                 await ctx.close()
             await browser.close()
@@ -655,6 +660,7 @@ async def run_phase_ws(server: Server, urls: list[str], ramp: float, timeout: fl
         c_cpu1, s_cpu1 = cpu_s([os.getpid()]), server.cpu()
         during = server.stats()
         rss_with_sessions = server.rss()
+        await asyncio.sleep(LINGER_S)            # tabs stay for the page's redraw after the end
         hold.set()                               # every tab closes
         await asyncio.gather(*tasks)
         released_s = await asyncio.to_thread(wait_released, server, leave_timeout)
