@@ -31,7 +31,7 @@ import uuid
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .memtrim import give_back_memory
+from .memtrim import give_back_memory, limit_arenas
 from .spec import ExperimentSpec
 
 log = logging.getLogger(__name__)
@@ -67,29 +67,37 @@ def _recv(stream: BinaryIO) -> tuple[dict[str, Any], bytes] | None:
 # ---------------------------------------------------------------------------------------
 # The host: a loop in its own process holding trainers by id.
 # ---------------------------------------------------------------------------------------
-def _handle(trainers: dict[str, Any], msg: dict[str, Any], data_dir: str) -> tuple[dict[str, Any], bytes]:
-    from .data import load_dataset
-    from .training import Trainer
-
-    dropped = [trainers.pop(tid, None) for tid in msg.get("drop", ())]
-    op, tid = msg.get("op"), msg.get("id", "")
+def _drop(trainers: dict[str, Any], ids: list[str]) -> None:
+    dropped = [trainers.pop(tid, None) for tid in ids]
     if any(dropped) and not trainers:  # idle: hand the ended runs' heap back to the OS
         del dropped
         give_back_memory()
+
+
+def _build(trainers: dict[str, Any], tid: str, spec_dict: dict[str, Any], data_dir: str) -> str:
+    """Build trainer ``tid``; "" or the reason it cannot be built (for people)."""
+    from .data import load_dataset
+    from .training import Trainer
+    spec = ExperimentSpec(**spec_dict)
+    try:
+        trainers[tid] = Trainer(spec, load_dataset(spec, Path(data_dir)))
+    except ValueError as err:  # SpecError / DataError
+        return str(err)
+    return ""
+
+
+def _handle(trainers: dict[str, Any], msg: dict[str, Any], data_dir: str) -> tuple[dict[str, Any], bytes]:
+    _drop(trainers, list(msg.get("drop", ())))
+    op, tid = msg.get("op"), msg.get("id", "")
     if op == "drop":
         return {"ok": True, "trainers": len(trainers)}, b""
     if op == "warm":
         from .training import warm_up
         warm_up()
         return {"ok": True}, b""
-    if op == "build":
-        spec = ExperimentSpec(**msg["spec"])
-        try:
-            trainer = Trainer(spec, load_dataset(spec, Path(data_dir)))
-        except ValueError as err:  # SpecError / DataError: the message is for people
-            return {"ok": False, "value_error": True, "error": str(err)}, b""
-        trainers[tid] = trainer
-    elif tid not in trainers:
+    if op == "build" and (why := _build(trainers, tid, msg["spec"], data_dir)):
+        return {"ok": False, "value_error": True, "error": why}, b""
+    if tid not in trainers:
         return {"ok": False, "error": f"no trainer {tid!r} in this process"}, b""
     trainer, blob, reply = trainers[tid], b"", {"ok": True}
     if op == "train":
@@ -97,11 +105,10 @@ def _handle(trainers: dict[str, Any], msg: dict[str, Any], data_dir: str) -> tup
     elif op == "stop":
         trainer.stop(str(msg["reason"]), str(msg.get("status", "stopped")))
     elif op == "weights":
-        blob = trainer.weights()
+        return reply, trainer.weights()
     elif op != "build":
         return {"ok": False, "error": f"unknown operation {op!r}"}, b""
-    if op != "weights":
-        reply.update(snap=trainer.snapshot(), step=trainer.step, done_flag=trainer.done)
+    reply.update(snap=trainer.snapshot(), step=trainer.step, done_flag=trainer.done)
     return reply, blob
 
 
@@ -114,6 +121,7 @@ def serve(data_dir: str, threads: int) -> None:
     # Below the server in priority: a student's click or page load comes first, training
     # takes the cycles left over (the shared run still trains: pages are bursts).
     os.nice(NICE)
+    limit_arenas()
     torch.set_num_threads(max(1, threads))
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print() must not corrupt the protocol

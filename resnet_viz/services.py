@@ -21,7 +21,7 @@ from .estimate import SpeedCalibrator
 from .figures.warm import warm_up as warm_figures
 from .heartbeat import IsActive, SessionReaper
 from .jobs import JobQueue
-from .memtrim import give_back_memory
+from .memtrim import give_back_memory, limit_arenas
 from .procs import ProcessPool
 from .spec import ExperimentSpec
 from .store import RunStore, StoreError
@@ -98,6 +98,7 @@ def build_services(cfg: ClassroomConfig | None = None, notices: list[str] | None
     A store that cannot be opened at all (a read-only folder) leaves the app usable without
     persistence; the reason goes to ``notices``.
     """
+    limit_arenas()  # before the class's script threads allocate (memtrim.py says why)
     if cfg is None:
         cfg, notices = load_config()
     notices = list(notices or [])

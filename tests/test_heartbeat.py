@@ -121,6 +121,7 @@ def test_memory_is_given_back_once_after_the_class_has_left():
     assert reaper.trim_when_quiet() and len(trims) == 2  # the next class left too
 
 
-def test_give_back_memory_runs_here():
-    from resnet_viz.memtrim import give_back_memory
+def test_give_back_memory_and_limit_arenas_run_here():
+    from resnet_viz.memtrim import give_back_memory, limit_arenas
     assert give_back_memory() is True                    # glibc on this project's machines
+    assert limit_arenas(8) is True
