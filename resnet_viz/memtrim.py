@@ -10,6 +10,7 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import os
 
 log = logging.getLogger(__name__)
 
@@ -21,15 +22,19 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
 
 
-def limit_arenas(n: int = 2) -> bool:
+def limit_arenas(n: int | None = None) -> bool:
     """Let glibc keep at most ``n`` malloc arenas in this process (as ``MALLOC_ARENA_MAX``).
 
     By default each of the server's ~35 script threads may get an arena of its own (up to 8
     per core), and freed memory stays scattered over all of them: with 2, the server kept
     +55 MB after a class instead of +89 to +108 MB (bench/bench_classroom.py). Python holds
     its interpreter lock for most allocations, so fewer arenas cost no speed. Call it early;
-    False where the C library has no mallopt.
+    False where the C library has no mallopt. ``n`` defaults to ``RESNET_VIZ_MALLOC_ARENAS``
+    or 2; 0 leaves glibc's default.
     """
+    n = int(os.environ.get("RESNET_VIZ_MALLOC_ARENAS", "2")) if n is None else n
+    if n <= 0:
+        return False
     try:
         return bool(_libc().mallopt(M_ARENA_MAX, int(n)))
     except (OSError, AttributeError):
