@@ -68,10 +68,9 @@ if len(snaps) == 2 and ctx.pair.specs["plain"].dataset in SYNTHETIC_2D:
     with boundary_area:
         if live.settled(snaps):
             with common.shown_errors("The decision boundaries could not be drawn"):
-                grids, x, y = live.boundaries(tuple((s["key"], s["step"]) for s in snaps), ctx,
-                                              ctx.pair.specs["plain"])
-                titles = [run_label(s) for s in snaps]
                 at = tuple((s["key"], s["step"]) for s in snaps)  # what the grids are of
+                grids, x, y = live.boundaries(at, ctx, ctx.pair.specs["plain"])
+                titles = [run_label(s) for s in snaps]
                 common.shared_chart(("boundary", at, tuple(titles)),
                                     lambda: boundary_pair(grids[0], grids[1], x, y, titles=titles),
                                     "boundary")

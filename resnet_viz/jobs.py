@@ -44,6 +44,14 @@ def _free(trainer: Trainer | None) -> None:
         trainer.close()
 
 
+def _take_trainer(job: Job) -> Trainer | None:
+    """Detach ``job``'s trainer and free it (caller holds the lock); the trainer, for its
+    snapshot or its "running" trace."""
+    trainer, job._trainer = job._trainer, None
+    _free(trainer)
+    return trainer
+
+
 class JobQueue:
     """Bounded-concurrency, most-watched-first queue of training jobs with a spec-hash cache
     (see module doc)."""
@@ -267,8 +275,7 @@ class JobQueue:
         if self._active.get(job.key) is job:
             del self._active[job.key]
         if not was_running:  # paused or unstarted: nobody else holds the trainer
-            _free(job._trainer)
-            job._trainer = None
+            _take_trainer(job)
             if state == "cancelled" and job.started is not None and self.store is not None \
                     and job.key not in self._active:
                 self.store.delete_if_status(job.key, "running")  # no trace of a cancelled run
@@ -337,8 +344,7 @@ class JobQueue:
         with self._lock:
             trainer = job._trainer
             if job.state == "cancelled":
-                _free(trainer)
-                job._trainer = None
+                _take_trainer(job)
                 # A new job for the same spec may already own the store record.
                 end = "cancelled" if job.key not in self._active else "dropped"
             elif self._closed:
@@ -387,8 +393,8 @@ class JobQueue:
         saved = self._persist(job, state, result, weights)
         with self._lock:
             job.state, job.finished, job._version = state, time.time(), job._version + 1
-            job._result, job._trainer = result, None
-            _free(trainer)
+            job._result = result
+            _take_trainer(job)
             job._weights = None if saved else weights  # the store holds them otherwise
             if self._active.get(job.key) is job:
                 del self._active[job.key]
@@ -398,8 +404,7 @@ class JobQueue:
     def _fail(self, job: Job, message: str) -> None:
         """End a job that raised; its worker lives on to take the next one."""
         with self._lock:
-            trainer, job._trainer = job._trainer, None
-            _free(trainer)
+            trainer = _take_trainer(job)
             if job.state in ACTIVE:
                 job.state, job.error, job.finished = "failed", message, time.time()
             if self._active.get(job.key) is job:

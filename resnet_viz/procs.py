@@ -76,11 +76,9 @@ def _drop(trainers: dict[str, Any], ids: list[str]) -> None:
 
 def _build(trainers: dict[str, Any], tid: str, spec_dict: dict[str, Any], data_dir: str) -> str:
     """Build trainer ``tid``; "" or the reason it cannot be built (for people)."""
-    from .data import load_dataset
-    from .training import Trainer
-    spec = ExperimentSpec(**spec_dict)
+    from .training import trainer_for
     try:
-        trainers[tid] = Trainer(spec, load_dataset(spec, Path(data_dir)))
+        trainers[tid] = trainer_for(ExperimentSpec(**spec_dict), data_dir)
     except ValueError as err:  # SpecError / DataError
         return str(err)
     return ""
@@ -99,7 +97,7 @@ def _handle(trainers: dict[str, Any], msg: dict[str, Any], data_dir: str) -> tup
         return {"ok": False, "value_error": True, "error": why}, b""
     if tid not in trainers:
         return {"ok": False, "error": f"no trainer {tid!r} in this process"}, b""
-    trainer, blob, reply = trainers[tid], b"", {"ok": True}
+    trainer, reply = trainers[tid], {"ok": True}
     if op == "train":
         reply["done"] = trainer.train_steps(int(msg["n"]))
     elif op == "stop":
@@ -109,7 +107,7 @@ def _handle(trainers: dict[str, Any], msg: dict[str, Any], data_dir: str) -> tup
     elif op != "build":
         return {"ok": False, "error": f"unknown operation {op!r}"}, b""
     reply.update(snap=trainer.snapshot(), step=trainer.step, done_flag=trainer.done)
-    return reply, blob
+    return reply, b""
 
 
 def serve(data_dir: str, threads: int) -> None:

@@ -10,13 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 
 from .config import ClassroomConfig, load_config
-from .data import load_dataset
 from .estimate import SpeedCalibrator
 from .figures.warm import warm_up as warm_figures
 from .heartbeat import IsActive, SessionReaper
@@ -25,7 +23,7 @@ from .memtrim import give_back_memory, limit_arenas
 from .procs import ProcessPool
 from .spec import ExperimentSpec
 from .store import RunStore, StoreError
-from .training import Trainer, warm_up
+from .training import Trainer, trainer_for, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +69,7 @@ def trainer_factory(data_dir: str, processes: int = 0) -> Callable[[ExperimentSp
     with ``processes``, built in that many worker processes (``procs.py`` says why)."""
     if processes:
         return ProcessPool(processes, data_dir)
-    def make(spec: ExperimentSpec) -> Trainer:
-        return Trainer(spec, load_dataset(spec, Path(data_dir)))
-    return make
+    return lambda spec: trainer_for(spec, data_dir)
 
 
 def _quiet(queue: JobQueue, on_quiet: Sequence[Callable[[], object]]) -> None:

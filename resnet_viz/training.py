@@ -222,6 +222,13 @@ def run_training(spec: ExperimentSpec, data=None, progress: Callable[[int, int],
     return trainer.snapshot(), trainer
 
 
+def trainer_for(spec: ExperimentSpec, data_dir: str | None = None) -> Trainer:
+    """A trainer whose dataset is read from ``data_dir`` (the teacher's folder with MNIST,
+    CIFAR-10); the built-in sets need none. Raises DataError / SpecError (for people)."""
+    from .data import load_dataset
+    return Trainer(spec, load_dataset(spec, data_dir))
+
+
 def warm_up() -> None:
     """Pay torch's lazy imports (the first optimiser pulls in torch._dynamo, ~2 s) and the
     default dataset's load (sklearn) now, not in a student's first run. Never raises."""
