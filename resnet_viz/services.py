@@ -19,6 +19,7 @@ from .estimate import SpeedCalibrator
 from .figures.warm import warm_up as warm_figures
 from .heartbeat import IsActive, SessionReaper
 from .jobs import JobQueue
+from . import memtrace
 from .memtrim import give_back_memory, limit_arenas
 from .procs import ProcessPool
 from .spec import ExperimentSpec
@@ -83,6 +84,10 @@ def _quiet(queue: JobQueue, on_quiet: Sequence[Callable[[], object]]) -> None:
             log.exception("clearing a cache failed")
     queue.drop_ended()
     give_back_memory()
+    try:
+        memtrace.report()  # a developers' diagnostic, off unless RESNET_VIZ_MEMTRACE is set
+    except Exception:
+        log.exception("memory trace report failed")
 
 
 def build_services(cfg: ClassroomConfig | None = None, notices: list[str] | None = None,
@@ -94,6 +99,7 @@ def build_services(cfg: ClassroomConfig | None = None, notices: list[str] | None
     A store that cannot be opened at all (a read-only folder) leaves the app usable without
     persistence; the reason goes to ``notices``.
     """
+    memtrace.start()
     limit_arenas()  # before the class's script threads allocate (memtrim.py says why)
     if cfg is None:
         cfg, notices = load_config()
