@@ -220,7 +220,7 @@ def rss_by_process(pid: int) -> dict[str, float]:
             cmd = Path(f"/proc/{p}/cmdline").read_bytes()
         except OSError:
             continue
-        name = "server" if p == pid else (f"host-{p}" if b"resnet_viz.procs" in cmd else f"child-{p}")
+        name = "server" if p == pid else (f"host-{p}" if b"resnet_viz.host" in cmd else f"child-{p}")
         out[name] = round(rss_mb([p]), 1)
     return out
 

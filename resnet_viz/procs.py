@@ -4,149 +4,47 @@ A small net spends most of a step in Python (module calls, hooks, the optimiser 
 Python runs one thread at a time per process: with training threads inside the Streamlit
 server, 30 students' page reruns and the two runs they wait for take turns on one lock
 (measured: a shared pair trained in 17.4 s under a class versus 7.0 s alone, on 2 cores).
-A :class:`ProcessPool` keeps ``n`` long-lived trainer hosts (``python -m resnet_viz.procs``,
+A :class:`ProcessPool` keeps ``n`` long-lived trainer hosts (``python -m resnet_viz.host``,
 one per worker of the queue) and hands out :class:`ProcessTrainer` proxies with the
 :class:`~resnet_viz.training.Trainer` interface the queue drives, so the queue, the cache
 and the pages do not change. A trainer stays in the host that built it (its weights,
 optimiser state and batch order live there); a chunk's reply carries the new snapshot, so
 the pages' polls read it from memory and never wait on a host.
 
-The pipe carries JSON headers and raw weight bytes: nothing is unpickled, and the host
-runs only this module's code. The host exits when its pipe closes, so a killed server
-leaves no orphans; a host that dies fails the jobs it held with a clear message and is
-restarted for the next job. Nothing here imports streamlit.
+The pipe carries JSON headers and raw weight bytes (``host.py``, the loop each host runs):
+nothing is unpickled. The host exits when its pipe closes, so a killed server leaves no
+orphans; a host that dies, or hangs (silent for ``RESNET_VIZ_HOST_TIMEOUT_S``, 600 s), fails
+the jobs it held with a clear message and is restarted for the next job. Nothing here imports streamlit.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
-import signal
-import struct
+import select
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from .memtrim import give_back_memory, limit_arenas
+from .host import _recv, _send
 from .spec import ExperimentSpec
 
 log = logging.getLogger(__name__)
-_HEADER = struct.Struct("!II")  # JSON length, blob length
-_MAX_FRAME = 1 << 30
-NICE = int(os.environ.get("RESNET_VIZ_HOST_NICE", "10"))
+# A chunk is ~0.15 s and a build loads at most one dataset: a host silent this long is hung
+# (a deadlock in a native library, a stopped process), not slow.
+HANG_S = float(os.environ.get("RESNET_VIZ_HOST_TIMEOUT_S", "600"))
 
 
 class HostDied(RuntimeError):
     """The process that held a trainer is gone; the message is for people."""
 
-
-def _send(stream: BinaryIO, msg: dict[str, Any], blob: bytes = b"") -> None:
-    head = json.dumps(msg).encode()
-    stream.write(_HEADER.pack(len(head), len(blob)) + head + blob)
-    stream.flush()
-
-
-def _recv(stream: BinaryIO) -> tuple[dict[str, Any], bytes] | None:
-    """One frame, or None at end of stream."""
-    raw = stream.read(_HEADER.size)
-    if len(raw) < _HEADER.size:
-        return None
-    n_head, n_blob = _HEADER.unpack(raw)
-    if n_head > _MAX_FRAME or n_blob > _MAX_FRAME:
-        raise ValueError("frame too large")
-    head, blob = stream.read(n_head), stream.read(n_blob)
-    if len(head) < n_head or len(blob) < n_blob:
-        return None
-    return json.loads(head), blob
-
-
-# ---------------------------------------------------------------------------------------
-# The host: a loop in its own process holding trainers by id.
-# ---------------------------------------------------------------------------------------
-def _drop(trainers: dict[str, Any], ids: list[str]) -> None:
-    dropped = [trainers.pop(tid, None) for tid in ids]
-    if any(dropped) and not trainers:  # idle: hand the ended runs' heap back to the OS
-        del dropped
-        give_back_memory()
-
-
-def _build(trainers: dict[str, Any], tid: str, spec_dict: dict[str, Any], data_dir: str) -> str:
-    """Build trainer ``tid``; "" or the reason it cannot be built (for people)."""
-    from .training import trainer_for
-    try:
-        trainers[tid] = trainer_for(ExperimentSpec(**spec_dict), data_dir)
-    except ValueError as err:  # SpecError / DataError
-        return str(err)
-    return ""
-
-
-def _handle(trainers: dict[str, Any], msg: dict[str, Any], data_dir: str) -> tuple[dict[str, Any], bytes]:
-    _drop(trainers, list(msg.get("drop", ())))
-    op, tid = msg.get("op"), msg.get("id", "")
-    if op == "drop":
-        return {"ok": True, "trainers": len(trainers)}, b""
-    if op == "warm":
-        from .training import warm_up
-        warm_up()
-        return {"ok": True}, b""
-    if op == "build" and (why := _build(trainers, tid, msg["spec"], data_dir)):
-        return {"ok": False, "value_error": True, "error": why}, b""
-    if tid not in trainers:
-        return {"ok": False, "error": f"no trainer {tid!r} in this process"}, b""
-    trainer, reply = trainers[tid], {"ok": True}
-    if op == "train":
-        reply["done"] = trainer.train_steps(int(msg["n"]))
-    elif op == "stop":
-        trainer.stop(str(msg["reason"]), str(msg.get("status", "stopped")))
-    elif op == "weights":
-        return reply, trainer.weights()
-    elif op != "build":
-        return {"ok": False, "error": f"unknown operation {op!r}"}, b""
-    reply.update(snap=trainer.snapshot(), step=trainer.step, done_flag=trainer.done)
-    return reply, b""
-
-
-def serve(data_dir: str, threads: int) -> None:
-    """The host's main loop: one request, one reply, until the pipe closes."""
-    import torch
-    # The server handles Ctrl-C and closes the pipe; a host that died first would fail a
-    # run the server is about to store as interrupted.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Below the server in priority: a student's click or page load comes first, training
-    # takes the cycles left over (the shared run still trains: pages are bursts).
-    os.nice(NICE)
-    limit_arenas()
-    torch.set_num_threads(max(1, threads))
-    out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # a stray print() must not corrupt the protocol
-    inp = os.fdopen(0, "rb")
-    trainers: dict[str, Any] = {}
-    while (frame := _recv(inp)) is not None:
-        msg, _ = frame
-        if msg.get("op") == "exit":
-            break
-        c0 = time.thread_time()
-        try:
-            reply, blob = _handle(trainers, msg, data_dir)
-        except Exception as err:  # one bad run must not take the others in this host down
-            log.exception("trainer host: %s failed", msg.get("op"))
-            reply, blob = {"ok": False, "error": f"{type(err).__name__}: {err}"}, b""
-        reply["cpu_s"] = time.thread_time() - c0
-        _send(out, reply, blob)
-
-
-# ---------------------------------------------------------------------------------------
-# The server side: hosts, the pool, and the proxies the queue drives.
-# ---------------------------------------------------------------------------------------
 class TrainerHost:
     """One host process. Calls are serialised: a host trains one chunk at a time."""
 
-    def __init__(self, data_dir: str, threads: int = 1) -> None:
-        self.data_dir, self.threads = data_dir, threads
+    def __init__(self, data_dir: str, threads: int = 1, timeout_s: float = HANG_S) -> None:
+        self.data_dir, self.threads, self.timeout_s = data_dir, threads, timeout_s
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self.generation = 0      # bumped at each (re)start: proxies of an old one are dead
@@ -160,7 +58,7 @@ class TrainerHost:
         root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "resnet_viz.procs", self.data_dir, str(self.threads)],
+            [sys.executable, "-m", "resnet_viz.host", self.data_dir, str(self.threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self.generation += 1
         self._drops.clear()
@@ -186,6 +84,10 @@ class TrainerHost:
             msg, self._drops = {**msg, "drop": self._drops}, []
         try:
             _send(proc.stdin, msg)
+            # One reply per request, read whole: nothing is left buffered, so the pipe
+            # itself says whether the reply has begun.
+            if not select.select([proc.stdout], [], [], self.timeout_s)[0]:
+                self._kill_hung(proc)
             frame = _recv(proc.stdout)
         except (OSError, ValueError):
             frame = None
@@ -195,6 +97,13 @@ class TrainerHost:
             raise HostDied(f"the training process stopped unexpectedly (exit code {code}); "
                            "its runs are lost, start them again")
         return frame
+
+    def _kill_hung(self, proc: subprocess.Popen[bytes]) -> None:
+        proc.kill()
+        proc.wait()
+        self._proc = None
+        raise HostDied(f"the training process did not answer for {self.timeout_s:.0f} s and was "
+                       "stopped; its runs are lost, start them again")
 
     def count(self, delta: int) -> None:
         with self._live_lock:
@@ -328,6 +237,3 @@ class ProcessPool:
         for host in self.hosts:
             host.close()
 
-
-if __name__ == "__main__":
-    serve(sys.argv[1], int(sys.argv[2]))

@@ -27,7 +27,7 @@ def _our_threads() -> list[str]:
 
 
 def host_processes() -> list[int]:
-    """Live trainer hosts (``python -m resnet_viz.procs``) started by this process."""
+    """Live trainer hosts (``python -m resnet_viz.host``) started by this process."""
     me, found = str(os.getpid()), []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -36,7 +36,7 @@ def host_processes() -> list[int]:
         except OSError:
             continue
         parent, state = stat.rsplit(")", 1)[1].split()[1], stat.rsplit(")", 1)[1].split()[0]
-        if parent == me and state != "Z" and b"resnet_viz.procs" in cmd:
+        if parent == me and state != "Z" and b"resnet_viz.host" in cmd:
             found.append(int(pid))
     return found
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import time
 
 import pytest
@@ -10,7 +11,8 @@ import torch
 
 from app_helpers import host_processes
 from resnet_viz.jobs import JobQueue
-from resnet_viz.procs import HostDied, ProcessPool, _recv, _send
+from resnet_viz.host import _recv, _send
+from resnet_viz.procs import HostDied, ProcessPool
 from resnet_viz.spec import ExperimentSpec
 from resnet_viz.store import RunStore
 from resnet_viz.training import Trainer, model_from_bytes
@@ -78,6 +80,33 @@ def test_a_killed_host_fails_its_runs_clearly_and_restarts(tmp_path):
         assert job.state == "failed" and "stopped unexpectedly" in job.error
         assert store.get(job.key).status == "failed"
         again = q.submit(SPEC, "s1")                     # a fresh host takes the next job
+        while again.state in ("queued", "running"):
+            time.sleep(0.05)
+        assert again.state == "finished"
+    assert host_processes() == []
+
+
+def test_a_hung_host_is_stopped_and_its_run_fails_clearly(tmp_path):
+    """A host that stops answering (here: SIGSTOP, as a deadlocked native library would
+    look) must not hold its worker and lock for ever."""
+    store = RunStore(tmp_path / "runs")
+    pool = ProcessPool(1, str(tmp_path))
+    pool.warm()                                          # a cold start takes longer than 2 s
+    pool.hosts[0].timeout_s = 2.0                        # chunks take ~0.15 s
+    with JobQueue(max_concurrent=1, store=store, trainer_factory=pool) as q:
+        job = q.submit(SPEC.replace(steps=100_000, eval_every=10_000), "s1")
+        while job.snapshot()["step"] < 5 and job.state in ("queued", "running"):
+            time.sleep(0.05)
+        hung = pool.pids()[0]
+        os.kill(hung, signal.SIGSTOP)
+        t0 = time.monotonic()
+        while job.state == "running" and time.monotonic() - t0 < 30:
+            time.sleep(0.05)
+        assert job.state == "failed" and "did not answer for 2 s" in job.error
+        assert time.monotonic() - t0 < 10
+        assert hung not in host_processes()                # killed, not left stopped
+        pool.hosts[0].timeout_s = 600.0
+        again = q.submit(SPEC, "s1")
         while again.state in ("queued", "running"):
             time.sleep(0.05)
         assert again.state == "finished"

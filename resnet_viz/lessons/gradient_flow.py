@@ -105,7 +105,7 @@ def claim(result: dict[str, Any]) -> Claim:
     return Claim(
         holds=holds,
         text=("At initialisation a deep plain BN net's gradient grows from the last layer back to "
-              f"the first; with identity shortcuts it stays nearly flat."),
+              "the first; with identity shortcuts it stays nearly flat."),
         ours=(f"depth {d}, first-layer / last-layer gradient norm at init (mean of log10 over seeds): "
               f"plain ×{fmt(10 ** plain)}, residual ×{fmt(10 ** res)}. Without BN, median layer "
               f"gradient He {fmt(10 ** he)} vs Xavier {fmt(10 ** xa)} (plain)."),
