@@ -21,6 +21,7 @@ import streamlit as st
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from pages.expiry import drop_expired_sessions
 from resnet_viz.config import ClassroomConfig
 from resnet_viz.controls import KNOBS, blocks_on, build, clamp_to_limits, label, mask_from_on, options
 from resnet_viz.data import DataError
@@ -61,9 +62,10 @@ def services() -> Services:
     """
     # A shorter timeout lets the browser test watch a closed tab's run being cancelled.
     timeout = float(os.environ.get("RESNET_VIZ_SESSION_TIMEOUT_S") or 20.0)
-    # When the class has left, the shared figures and cached data go too (heartbeat.trim_when_quiet).
+    # When the class has left, its expired sessions, the shared figures and cached data go
+    # too (heartbeat.trim_when_quiet).
     return build_services(is_active=_is_active, timeout_s=max(1.0, timeout),
-                          on_quiet=(FIGURES.clear, st.cache_data.clear))
+                          on_quiet=(drop_expired_sessions, FIGURES.clear, st.cache_data.clear))
 
 
 def session_id() -> str:
