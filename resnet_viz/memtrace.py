@@ -33,6 +33,14 @@ def _type_counts() -> collections.Counter[str]:
     return collections.Counter(type(o).__qualname__ for o in gc.get_objects())
 
 
+def _rss_kb() -> str:
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:  # not Linux
+        return "?"
+    return next((ln.split()[1] for ln in status.splitlines() if ln.startswith("VmRSS:")), "?")
+
+
 def _site(stat: tracemalloc.StatisticDiff) -> str:
     frames = [f"{f.filename}:{f.lineno}" for f in stat.traceback]
     return " <- ".join(frames)
@@ -48,8 +56,7 @@ def report(top: int = 40, path: str | None = None) -> str | None:
     snap = tracemalloc.take_snapshot().filter_traces(
         [tracemalloc.Filter(False, tracemalloc.__file__)])
     counts = _type_counts()
-    rss = next((ln.split()[1] for ln in Path("/proc/self/status").read_text().splitlines()
-                if ln.startswith("VmRSS:")), "?") if Path("/proc/self/status").exists() else "?"
+    rss = _rss_kb()
     traced, peak = tracemalloc.get_traced_memory()
     lines = [f"== {time.strftime('%H:%M:%S')} traced {traced / 2**20:.1f} MB (peak {peak / 2**20:.1f} MB), "
              f"{sum(counts.values())} objects, RSS {rss} kB"]
