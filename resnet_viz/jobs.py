@@ -5,7 +5,10 @@ in short chunks (~0.15 s) so controls take effect quickly. The most-watched job 
 first (first-in first-out among equals), and at a chunk boundary a running job yields its
 worker to a waiting one with more watchers: the lesson preset 30 students wait for is not
 stuck behind one student's private run, and the private run resumes where it stopped
-(training is stepwise and deterministic, so being preempted changes no number). Runs are
+(training is stepwise and deterministic, so being preempted changes no number). A factory
+with ``build_on(spec, slot)`` (the worker-process pool) builds each trainer in the process of
+the worker that takes the job, and a preempted job resumes only in that worker: two running
+jobs never share one process, and so one core, while the other core idles. Runs are
 cached by ``spec.spec_hash()``: training is deterministic in the spec, so when 30 students
 open the same lesson preset the run is computed once and everyone watches the same job;
 a run already in the store is not computed at all. Each job knows its subscribers
@@ -47,7 +50,7 @@ def _free(trainer: Trainer | None) -> None:
 def _take_trainer(job: Job) -> Trainer | None:
     """Detach ``job``'s trainer and free it (caller holds the lock); the trainer, for its
     snapshot or its "running" trace."""
-    trainer, job._trainer = job._trainer, None
+    trainer, job._trainer, job._slot = job._trainer, None, None
     _free(trainer)
     return trainer
 
@@ -105,7 +108,7 @@ class JobQueue:
                 job = self._active[key] = Job(spec, self)
                 self._pending.append(job)
                 self._start_pool_locked()
-                self._cond.notify()
+                self._cond.notify_all()
             job.subscribers.add(session_id)
             self._order_locked()
             return job
@@ -253,7 +256,7 @@ class JobQueue:
         job.state = "queued"
         self._pending.appendleft(job)
         self._order_locked()
-        self._cond.notify()
+        self._cond.notify_all()   # only the job's own worker may take it back
 
     def _order_locked(self) -> None:
         """Most watchers first; the sort is stable, so arrival order among equals is kept."""
@@ -262,9 +265,15 @@ class JobQueue:
             self._pending.clear()
             self._pending.extend(ranked)
 
-    def _outranked_locked(self, job: Job) -> bool:
-        """A waiting job has more watchers than ``job`` (``_pending`` is kept ranked)."""
-        return bool(self._pending) and len(self._pending[0].subscribers) > len(job.subscribers)
+    def _outranked_locked(self, job: Job, slot: int) -> bool:
+        """A job worker ``slot`` could take instead has more watchers than ``job``."""
+        best = self._next_for_locked(slot)
+        return best is not None and len(best.subscribers) > len(job.subscribers)
+
+    def _next_for_locked(self, slot: int) -> Job | None:
+        """The first waiting job worker ``slot`` may run (``_pending`` is kept ranked): an
+        unbuilt one, or one whose trainer lives in this worker's process."""
+        return next((j for j in self._pending if j._slot in (None, slot)), None)
 
     def _end_locked(self, job: Job, state: str) -> None:
         """End an unfinished job. A running one is freed by its worker at the next chunk."""
@@ -287,25 +296,26 @@ class JobQueue:
         self._prev_threads = torch.get_num_threads()
         torch.set_num_threads(self.torch_threads)
         for i in range(self.max_concurrent):
-            t = threading.Thread(target=self._work, name=f"resnet-viz-worker-{i}", daemon=True)
+            t = threading.Thread(target=self._work, args=(i,), name=f"resnet-viz-worker-{i}", daemon=True)
             t.start()
             self._threads.append(t)
 
     # --- workers ---
-    def _work(self) -> None:
-        """Worker thread: take the next job, train it until it ends or pauses, repeat."""
+    def _work(self, slot: int) -> None:
+        """Worker thread ``slot``: take the next job it may run, train it until it ends or
+        pauses, repeat."""
         while True:
             with self._cond:
-                while not self._closed and not self._pending:
+                while not self._closed and (job := self._next_for_locked(slot)) is None:
                     self._cond.wait()
                 if self._closed:
                     return
-                job = self._pending.popleft()
+                self._pending.remove(job)
                 job.state, job.started = "running", job.started or time.time()
                 self._running.append(job)
                 self.peak_running = max(self.peak_running, len(self._running))
             try:
-                self._drive(job)
+                self._drive(job, slot)
             except Exception as err:  # one bad job must never kill a worker thread
                 log.exception("training job %s failed", job.key)
                 self._fail(job, f"{type(err).__name__}: {err}")
@@ -313,10 +323,10 @@ class JobQueue:
                 with self._cond:
                     self._running.remove(job)
 
-    def _drive(self, job: Job) -> None:
-        if job._trainer is None and not self._build(job):
+    def _drive(self, job: Job, slot: int) -> None:
+        if job._trainer is None and not self._build(job, slot):
             return
-        while (n := self._boundary(job)) > 0:
+        while (n := self._boundary(job, slot)) > 0:
             trainer = job._trainer
             with job._train_lock:
                 t0 = time.perf_counter()
@@ -324,10 +334,11 @@ class JobQueue:
                 dt = time.perf_counter() - t0
             self._adapt(job, done, dt)
 
-    def _build(self, job: Job) -> bool:
+    def _build(self, job: Job, slot: int) -> bool:
         """Load the data and build the model; False when the job cannot or need not run."""
+        build_on = getattr(self._factory, "build_on", None)
         try:
-            trainer = self._factory(job.spec)
+            trainer = build_on(job.spec, slot) if build_on else self._factory(job.spec)
         except ValueError as err:  # SpecError / DataError: the message is for people
             self._fail(job, str(err))
             return False
@@ -335,11 +346,11 @@ class JobQueue:
             if job.state != "running":  # cancelled or interrupted while loading
                 _free(trainer)
                 return False
-            job._trainer = trainer
+            job._trainer, job._slot = trainer, slot if build_on else None
         self._persist(job, "running", trainer.snapshot(), None)  # a crash leaves a trace
         return True
 
-    def _boundary(self, job: Job) -> int:
+    def _boundary(self, job: Job, slot: int) -> int:
         """Between chunks: apply controls; the steps of the next chunk, or 0 when done here."""
         with self._lock:
             trainer = job._trainer
@@ -353,7 +364,7 @@ class JobQueue:
                 if job._stop_reason and not trainer.done:
                     trainer.stop(job._stop_reason)
                 if not trainer.done:
-                    return self._next_chunk_locked(job, trainer)
+                    return self._next_chunk_locked(job, trainer, slot)
                 end = "done"
         if end == "cancelled" and self.store is not None:
             self.store.delete_if_status(job.key, "running")  # no trace of a cancelled run
@@ -361,13 +372,13 @@ class JobQueue:
             self._finish(job, trainer, end)
         return 0
 
-    def _next_chunk_locked(self, job: Job, trainer: Trainer) -> int:
+    def _next_chunk_locked(self, job: Job, trainer: Trainer, slot: int) -> int:
         if job._step_budget is not None:
             job._pause_at, job._step_budget = trainer.step + job._step_budget, None
         if job._pause_requested or (job._pause_at is not None and trainer.step >= job._pause_at):
             job.state, job._pause_requested, job._pause_at = "paused", False, None
             return 0  # the worker goes on to the next job; resume() re-queues this one
-        if self._outranked_locked(job):  # yield the worker; the trainer keeps its place
+        if self._outranked_locked(job, slot):  # yield the worker; the trainer keeps its place
             self._push_front_locked(job)
             return 0
         n = job._chunk

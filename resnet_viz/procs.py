@@ -199,8 +199,11 @@ class ProcessTrainer:
 
 
 class ProcessPool:
-    """A trainer factory for :class:`~resnet_viz.jobs.JobQueue`: ``pool(spec)`` builds the
-    trainer in the host holding the fewest live trainers."""
+    """A trainer factory for :class:`~resnet_viz.jobs.JobQueue`. The queue calls
+    ``build_on(spec, slot)``: worker ``slot`` builds in host ``slot`` and its jobs resume only
+    there, so each host trains one run at a time. Placing by the fewest live trainers
+    instead (``pool(spec)``, for callers without workers) let a class's shared pair land in
+    one host, behind paused private runs' counts, while the other host idled."""
 
     def __init__(self, n: int, data_dir: str = "./data", threads: int = 1) -> None:
         self.hosts = [TrainerHost(data_dir, threads) for _ in range(max(1, n))]
@@ -214,6 +217,10 @@ class ProcessPool:
             return ProcessTrainer(spec, host)
         finally:
             host.count(-1)
+
+    def build_on(self, spec: ExperimentSpec, slot: int) -> ProcessTrainer:
+        """The trainer for ``spec`` in the host of queue worker ``slot``."""
+        return ProcessTrainer(spec, self.hosts[slot % len(self.hosts)])
 
     def warm(self) -> None:
         """Start every host now, side by side (each pays torch's import and the default

@@ -315,3 +315,64 @@ def test_watchers_of_a_running_job_share_one_copy_for_half_a_second(monkeypatch)
         wait_for(lambda: a.state == "paused")
         assert a.snapshot()["state"] == "paused" and a.snapshot()["step"] == a._trainer.step
         q.release(a, "me")
+
+
+class Pinned:
+    """A factory like the worker-process pool: ``build_on(spec, slot)``, and each trainer
+    notes the worker threads that drive it and whether two of a slot ever train at once."""
+
+    def __init__(self) -> None:
+        self.busy: dict[int, int] = {}
+        self.clash = False
+        self.lock = threading.Lock()
+        self.trainers: list[Trainer] = []
+
+    def __call__(self, spec: ExperimentSpec) -> Trainer:
+        raise AssertionError("the queue must place trainers with build_on")
+
+    def build_on(self, spec: ExperimentSpec, slot: int) -> Trainer:
+        pool = self
+
+        class Placed(Trainer):
+            drivers: set[str] = set()
+
+            def train_steps(self, n: int) -> int:
+                self.drivers = self.drivers | {threading.current_thread().name}
+                with pool.lock:
+                    pool.busy[slot] = pool.busy.get(slot, 0) + 1
+                    pool.clash |= pool.busy[slot] > 1
+                try:
+                    return super().train_steps(n)
+                finally:
+                    with pool.lock:
+                        pool.busy[slot] -= 1
+
+        trainer = Placed(spec)
+        trainer.slot = slot
+        self.trainers.append(trainer)
+        return trainer
+
+
+def test_a_preempted_job_resumes_only_in_the_worker_whose_process_holds_it():
+    """With worker processes a trainer lives in one host; resuming it from the other worker
+    would put two runs in one process (one core) while the other core idles."""
+    pool = Pinned()
+    with queue(max_concurrent=2, trainer_factory=pool) as q:
+        a, b = q.submit(LONG, "a"), q.submit(LONG.replace(seed=1), "b")
+        wait_for(lambda: a._trainer is not None and b._trainer is not None and a.state == b.state == "running")
+        c = q.submit(LONG.replace(seed=2), "c1")
+        q.submit(LONG.replace(seed=2), "c2")          # two watchers: preempts one of a, b
+        d = q.submit(LONG.replace(seed=3), "d1")
+        for s in ("d2", "d3"):
+            q.submit(LONG.replace(seed=3), s)          # three: preempts the other
+        wait_for(lambda: c.state == d.state == "running" and a.state == b.state == "queued")
+        for s in ("c1", "c2", "d1", "d2", "d3"):
+            q.release_session(s)
+        wait_for(lambda: a.state == b.state == "running" and a._trainer.step > a._chunk)
+        for s in ("a", "b"):
+            q.release_session(s)
+        wait_for(lambda: q.stats()["running"] == 0)
+    assert len(pool.trainers) == 4 and not pool.clash
+    for t in pool.trainers:    # (one may have yielded before its first chunk)
+        assert t.drivers <= {f"resnet-viz-worker-{t.slot}"}
+    assert sum(bool(t.drivers) for t in pool.trainers) >= 3

@@ -52,6 +52,7 @@ def test_trainers_spread_over_the_hosts_and_are_freed_there(pool):
     reply, _ = a.host.call({"op": "train", "id": a.id, "n": 1})  # the drop went with it
     assert not reply["ok"] and "no trainer" in reply["error"]
     assert pool(SPEC.replace(seed=2)).host is a.host      # the emptier host takes the next one
+    assert pool.build_on(SPEC.replace(seed=3), 1).host is pool.hosts[1]   # the queue's worker 1
 
 
 def test_stop_ends_the_run_in_the_host(pool):
