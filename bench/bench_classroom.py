@@ -87,6 +87,10 @@ def serve(counters_path: str, streamlit_args: list[str]) -> None:
     lock = threading.Lock()
     per_key: dict[str, dict[str, float]] = {}
     captured: list[Any] = []
+    # Chunks that asked a worker process for training while it trained another run's
+    # chunk: two runs sharing one process (one core) while the other core may idle.
+    in_host: dict[int, int] = {}
+    clashes = [0]
 
     def entry(trainer: Any) -> dict[str, float]:
         key = trainer.__dict__.get("_bench_key")
@@ -109,7 +113,15 @@ def serve(counters_path: str, streamlit_args: list[str]) -> None:
 
         def train_steps(self: Any, n: int) -> int:
             c0, w0 = self.cpu_s, time.perf_counter()
-            done = real_steps(self, n)
+            host = id(self.__dict__.get("host"))
+            with lock:
+                clashes[0] += bool(in_host.get(host)) and "host" in self.__dict__
+                in_host[host] = in_host.get(host, 0) + 1
+            try:
+                done = real_steps(self, n)
+            finally:
+                with lock:
+                    in_host[host] -= 1
             with lock:
                 e = entry(self)
                 e["steps"] += done
@@ -134,7 +146,8 @@ def serve(counters_path: str, streamlit_args: list[str]) -> None:
     def dump() -> None:
         while True:
             with lock:
-                doc: dict[str, Any] = {"per_key": {k: dict(v) for k, v in per_key.items()}}
+                doc: dict[str, Any] = {"per_key": {k: dict(v) for k, v in per_key.items()},
+                                       "host_clashes": clashes[0]}
             if captured:
                 svc = captured[-1]
                 doc["queue"] = svc.queue.stats()
@@ -860,6 +873,7 @@ def main(argv: list[str] | None = None) -> int:
         ("training CPU s: single / shared group", f"{fmt(s['compute']['cpu_s'], 2)} / {fmt(c['compute_shared']['cpu_s'], 2)}",
          f"{fmt(ratio_compute, 2)}x (target <= 1.2)"),
         ("pair trained in (server side, s): single / shared", f"{fmt(s['compute']['train_span_s'])} / {fmt(c['compute_shared']['train_span_s'])}", ""),
+        ("chunks that waited for a busy trainer process", str(c["stats_during"].get("host_clashes", "-")), ""),
         ("training steps: single / shared group", f"{s['compute']['steps']} / {c['compute_shared']['steps']}", ""),
         ("server CPU s during class (all work)", fmt(c["server_cpu_s"]), f"browsers: {fmt(c['client_cpu_s'])} CPU s"),
         ("server RSS MB: idle / warm baseline / peak", f"{fmt(out['rss_idle_mb'], 0)} / {fmt(out['rss_baseline_mb'], 0)} / {fmt(c['peak_rss_mb'], 0)}", ""),
