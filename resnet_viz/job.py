@@ -35,9 +35,15 @@ FRESH_S = 0.5  # a live view is at most this stale; a change of state shows at o
 
 def _fresh(cached: tuple[Any, dict[str, Any], float], version: tuple, now: float) -> bool:
     """The cached run data still serves: the same version, or a running job's newer chunks
-    since less than ``FRESH_S`` ago (any other state is always exact)."""
+    within the same ``FRESH_S`` tick of the clock (any other state is always exact).
+
+    Ticks, not ages: the two runs of a pair then refresh at the same moment, so a chart of
+    both changes once a tick instead of once per run's refresh (half the figure builds).
+    """
+    def tick(t: float) -> float:
+        return t // FRESH_S if FRESH_S > 0 else t
     return cached[0] == version or (version[1] == "running" and cached[0][1:] == version[1:]
-                                    and now - cached[2] < FRESH_S)
+                                    and tick(now) == tick(cached[2]))
 
 
 class QueueFull(ValueError):

@@ -301,6 +301,7 @@ def test_store_persistence_and_cache(tmp_path):
 
 def test_watchers_of_a_running_job_share_one_copy_for_half_a_second(monkeypatch):
     from resnet_viz import job as job_mod
+    monkeypatch.setattr(job_mod, "FRESH_S", 60.0)          # no tick boundary mid-test
     with queue(max_concurrent=1) as q:
         a = q.submit(TINY.replace(steps=100_000, eval_every=10_000), "me")
         wait_for(lambda: a.snapshot()["step"] > 0)
@@ -309,12 +310,22 @@ def test_watchers_of_a_running_job_share_one_copy_for_half_a_second(monkeypatch)
             a._version += 1                     # a chunk trained since
         assert a.snapshot()["history"] is first["history"]       # within FRESH_S: the same copy
         monkeypatch.setattr(job_mod, "FRESH_S", 0.0)
-        assert a.snapshot()["history"] is not first["history"]   # older: rebuilt
+        assert a.snapshot()["history"] is not first["history"]   # another tick: rebuilt
         monkeypatch.setattr(job_mod, "FRESH_S", 60.0)
         assert a.pause("me")[0]
         wait_for(lambda: a.state == "paused")
         assert a.snapshot()["state"] == "paused" and a.snapshot()["step"] == a._trainer.step
         q.release(a, "me")
+
+
+def test_live_copies_of_all_runs_expire_on_the_same_clock_tick():
+    """The pair's two runs refresh together, so a chart of both changes once per tick."""
+    from resnet_viz.job import FRESH_S, _fresh
+    old, new = (1, "running", False), (2, "running", False)
+    assert _fresh((old, {}, 2 * FRESH_S), new, 2.9 * FRESH_S)        # same tick, newer chunk
+    assert not _fresh((old, {}, 1.9 * FRESH_S), new, 2.1 * FRESH_S)  # younger than FRESH_S, next tick
+    assert not _fresh((old, {}, 2 * FRESH_S), (2, "paused", False), 2.1 * FRESH_S)  # states are exact
+    assert _fresh((old, {}, 0.0), old, 100.0)                         # nothing new: always served
 
 
 class Pinned:
