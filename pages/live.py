@@ -8,6 +8,7 @@ Buttons only call job controls in their callbacks.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any, Callable, Sequence
 
 import streamlit as st
@@ -154,7 +155,11 @@ def _cancel(ctx: Page, key: str) -> None:
 
 
 def status_ui(ctx: Page, snap: Snap) -> None:
-    """Progress bar, steps/s and device, queue place with Cancel, or the reason it ended."""
+    """Progress bar, steps/s and device, queue place with Cancel, or the reason it ended.
+
+    A training or finished run is one element (the progress bar says it all, the class's
+    shared run included), so a page can lay the pair's bars out in one horizontal
+    container: each poll of each tab sends fewer messages (``render`` in pages/train.py)."""
     summary = progress_summary(snap)
     state = snap.get("state", summary["status"])
     text = {"queued": f"waiting in the queue ({summary['total']:,} steps)",
@@ -163,7 +168,14 @@ def status_ui(ctx: Page, snap: Snap) -> None:
             "failed": "failed"}.get(state, summary["text"])
     if state == "running" and not summary["step"]:
         text = "starting: loading the data and building the net"
-    st.progress(summary["percent"] / 100, text=f"**{run_label(snap)}**: {text}")
+    if is_live(state) and snap.get("subscribers", 0) > 1:
+        text += f" · shared with {snap['subscribers'] - 1} other session(s), computed once"
+    with st.container() if state in ("queued", "failed", "diverged") else nullcontext():
+        st.progress(summary["percent"] / 100, text=f"**{run_label(snap)}**: {text}")
+        _status_details(ctx, snap, state)
+
+
+def _status_details(ctx: Page, snap: Snap, state: str) -> None:
     if state == "queued":
         wait = snap.get("estimate_wait_s")
         where = f"Place {snap.get('queue_position')} in the queue"
@@ -175,8 +187,6 @@ def status_ui(ctx: Page, snap: Snap) -> None:
     elif state == "diverged":
         reason = (snap.get("final") or {}).get("stopped_reason") or "the loss became non-finite"
         st.error(f"{run_label(snap)} {reason}. The curves up to that point are kept.")
-    if is_live(state) and snap.get("subscribers", 0) > 1:
-        st.caption(f"Shared with {snap['subscribers'] - 1} other session(s): computed once for all of you.")
 
 
 def pair_note(ctx: Page, spec: ExperimentSpec, pair: PairSession) -> None:

@@ -197,6 +197,8 @@ def test_dropped_app_sessions_are_released_and_the_shared_run_goes_on(app_env, t
     time.sleep(0.6)
     tabs["stays"].run()                                              # a page run is a heartbeat
     no_exception(tabs["stays"])
+    bars = " ".join(str(p.proto.text) for p in tabs["stays"].get("progress"))
+    assert bars.count("shared with 1 other session(s)") == 2         # both runs of the pair
     released = svc.reaper.reap()
     assert sorted(released) == ["leaves", "own1", "own2"]
     assert all(j.state == "cancelled" for j in own)                  # unshared: cancelled ...
@@ -205,7 +207,8 @@ def test_dropped_app_sessions_are_released_and_the_shared_run_goes_on(app_env, t
     assert q.stats()["running"] <= q.max_concurrent
     tabs["stays"].run()
     no_exception(tabs["stays"])
-    assert "Shared with" not in " ".join(c.value for c in tabs["stays"].caption)
+    bars = " ".join(str(p.proto.text) for p in tabs["stays"].get("progress"))
+    assert "resnet" in bars and "shared with" not in bars       # alone now: no shared note
 
 
 # --- (c) bounded histories and figures -----------------------------------------------------------
