@@ -370,7 +370,8 @@ def test_a_preempted_job_resumes_only_in_the_worker_whose_process_holds_it():
     pool = Pinned()
     with queue(max_concurrent=2, trainer_factory=pool) as q:
         a, b = q.submit(LONG, "a"), q.submit(LONG.replace(seed=1), "b")
-        wait_for(lambda: a._trainer is not None and b._trainer is not None and a.state == b.state == "running")
+        wait_for(lambda: all(j._trainer is not None and j._trainer.step > 0 for j in (a, b)))
+        before = {j.key: j._trainer.step for j in (a, b)}
         c = q.submit(LONG.replace(seed=2), "c1")
         q.submit(LONG.replace(seed=2), "c2")          # two watchers: preempts one of a, b
         d = q.submit(LONG.replace(seed=3), "d1")
@@ -379,11 +380,11 @@ def test_a_preempted_job_resumes_only_in_the_worker_whose_process_holds_it():
         wait_for(lambda: c.state == d.state == "running" and a.state == b.state == "queued")
         for s in ("c1", "c2", "d1", "d2", "d3"):
             q.release_session(s)
-        wait_for(lambda: a.state == b.state == "running" and a._trainer.step > a._chunk)
+        wait_for(lambda: all(j._trainer.step > before[j.key] for j in (a, b)))   # resumed, both
         for s in ("a", "b"):
             q.release_session(s)
         wait_for(lambda: q.stats()["running"] == 0)
     assert len(pool.trainers) == 4 and not pool.clash
-    for t in pool.trainers:    # (one may have yielded before its first chunk)
+    for t in pool.trainers:    # (c or d may have yielded before its first chunk)
         assert t.drivers <= {f"resnet-viz-worker-{t.slot}"}
-    assert sum(bool(t.drivers) for t in pool.trainers) >= 3
+    assert all(t.drivers for t in pool.trainers[:2])
