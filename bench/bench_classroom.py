@@ -29,7 +29,7 @@ time-to-result of those sessions <= 2x single-user; server memory bounded and ba
 baseline after the sessions leave.
 
     .venv/bin/python bench/bench_classroom.py [--sessions 30] [--others 5] [--json PATH]
-        [--steps 2000] [--ramp 3] [--timeout 900] [--leave-timeout 120]
+        [--steps 1000] [--singles 3] [--ramp 3] [--timeout 900] [--leave-timeout 120]
 
 The browser, the server and the training all share this machine's cores, so the numbers
 are those of a worst case: a class whose browsers run on the server. Check ``uptime``
