@@ -85,6 +85,7 @@ class Job:
         self._queue, self._lock = queue, queue._lock
         self._train_lock = threading.Lock()  # held by the worker for one chunk
         self._slot: int | None = None                # the worker whose process holds the trainer
+        self._worker: int | None = None              # the worker that last took it
         self._trainer: Trainer | None = None
         self._result: dict[str, Any] | None = None  # final snapshot once the trainer is freed
         self._weights: bytes | None = None          # kept only when there is no store

@@ -21,7 +21,6 @@ backend can replace this in-process queue later. Nothing here imports streamlit.
 """
 from __future__ import annotations
 
-import heapq
 import logging
 import threading
 import time
@@ -206,15 +205,16 @@ class JobQueue:
     def _estimate_locked(self, job: Job) -> float | None:
         if job.state != "queued":
             return 0.0 if job.state == "running" else None
-        # Simulate the pool: each job ahead goes to the worker that frees up first.
-        free = [self._remaining_s(j) for j in self._running]
-        free += [0.0] * max(0, self.max_concurrent - len(free))
-        heapq.heapify(free)
+        # Simulate the pool: each job ahead goes to the worker that frees up first, a job
+        # whose trainer lives in one worker's process to that worker.
+        free = dict.fromkeys(range(self.max_concurrent), 0.0)
+        for j in self._running:
+            free[j._worker if j._worker in free else min(free, key=free.get)] += self._remaining_s(j)
         for ahead in self._pending:
-            t = heapq.heappop(free)
+            slot = ahead._slot if ahead._slot in free else min(free, key=free.get)
             if ahead is job:
-                return round(t, 1)
-            heapq.heappush(free, t + self._remaining_s(ahead))
+                return round(free[slot], 1)
+            free[slot] += self._remaining_s(ahead)
         return None
 
     # --- bookkeeping (caller holds the lock) ---
@@ -311,6 +311,7 @@ class JobQueue:
                 if self._closed:
                     return
                 self._pending.remove(job)
+                job._worker = slot
                 job.state, job.started = "running", job.started or time.time()
                 self._running.append(job)
                 self.peak_running = max(self.peak_running, len(self._running))

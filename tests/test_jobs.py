@@ -388,3 +388,26 @@ def test_a_preempted_job_resumes_only_in_the_worker_whose_process_holds_it():
     for t in pool.trainers:    # (c or d may have yielded before its first chunk)
         assert t.drivers <= {f"resnet-viz-worker-{t.slot}"}
     assert all(t.drivers for t in pool.trainers[:2])
+
+
+def test_the_wait_estimate_sends_a_pinned_job_to_its_own_worker():
+    """A preempted run can only resume in the worker whose process holds it: its wait is
+    that worker's, even when the other worker frees up sooner."""
+    from resnet_viz.job import Job
+    q = queue(max_concurrent=2)
+    long_run, short_run = Job(TINY.replace(steps=1000), q), Job(TINY.replace(steps=100, seed=1), q)
+    for worker, j in enumerate((long_run, short_run)):
+        j.state, j._worker, j._s_per_step = "running", worker, 0.01   # 10 s and 1 s left
+    pinned, free = Job(TINY.replace(seed=2), q), Job(TINY.replace(seed=3), q)
+    pinned._slot, pinned._s_per_step = 0, 0.01
+    for j in (pinned, free):
+        j.state = "queued"
+    with q._lock:
+        q._running[:] = [long_run, short_run]
+        q._pending.extend([pinned, free])
+    assert q.estimate_wait_s(pinned) == 10.0       # behind the long run in worker 0
+    assert q.estimate_wait_s(free) == 1.0          # worker 1 frees up first
+    with q._lock:
+        pinned._slot = None
+    assert q.estimate_wait_s(pinned) == 1.0 and q.estimate_wait_s(free) == 1.4   # 1 s + its 40 steps
+    q.shutdown()
