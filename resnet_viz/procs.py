@@ -202,8 +202,8 @@ class ProcessPool:
     """A trainer factory for :class:`~resnet_viz.jobs.JobQueue`. The queue calls
     ``build_on(spec, slot)``: worker ``slot`` builds in host ``slot`` and its jobs resume only
     there, so each host trains one run at a time. Placing by the fewest live trainers
-    instead (``pool(spec)``, for callers without workers) let a class's shared pair land in
-    one host, behind paused private runs' counts, while the other host idled."""
+    (``pool(spec)``, for callers without workers) counts paused runs too, so it could put
+    two running jobs in one host while the other idled."""
 
     def __init__(self, n: int, data_dir: str = "./data", threads: int = 1) -> None:
         self.hosts = [TrainerHost(data_dir, threads) for _ in range(max(1, n))]
