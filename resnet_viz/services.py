@@ -59,17 +59,20 @@ def _warm_up(pool: ProcessPool | None = None) -> None:
     """Pay torch's lazy imports (the first optimiser pulls in torch._dynamo, ~2 s), the
     digits load, the worker processes' start and plotly's lazy imports before the first
     student presses Start, not during their first run."""
-    if pool is not None:
-        pool.warm()
-    warm_up()
+    hosts = threading.Thread(target=pool.warm, name="resnet-viz-host-warm") if pool else None
+    if hosts is not None:
+        hosts.start()
+    warm_up()      # first: until the hosts are up, the first runs train in this process
     warm_figures()
+    if hosts is not None:
+        hosts.join()
 
 
 def trainer_factory(data_dir: str, processes: int = 0) -> Callable[[ExperimentSpec], Trainer]:
     """Trainers that read local datasets (MNIST, CIFAR-10) from the teacher's data folder;
     with ``processes``, built in that many worker processes (``procs.py`` says why)."""
     if processes:
-        return ProcessPool(processes, data_dir)
+        return ProcessPool(processes, data_dir, local=lambda spec: trainer_for(spec, data_dir))
     return lambda spec: trainer_for(spec, data_dir)
 
 

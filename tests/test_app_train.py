@@ -25,6 +25,7 @@ def test_start_trains_the_pair_and_the_curves_fill(app_env):
 def test_a_pair_trained_in_worker_processes_shows_the_same_curves(app_env_procs):
     at = open_app("train")
     pool = services().queue._factory
+    services().warmup.join(120)       # before it, runs train in this process (cold start)
     keys = train_pair(at)
     no_exception(at)
     assert len(pool.pids()) == 2                                     # one host per concurrent job

@@ -12,7 +12,7 @@ import torch
 from app_helpers import host_processes
 from resnet_viz.jobs import JobQueue
 from resnet_viz.host import _recv, _send
-from resnet_viz.procs import HostDied, ProcessPool
+from resnet_viz.procs import HostDied, ProcessPool, ProcessTrainer
 from resnet_viz.spec import ExperimentSpec
 from resnet_viz.store import RunStore
 from resnet_viz.training import Trainer, model_from_bytes
@@ -164,3 +164,20 @@ def test_a_host_gives_the_memory_of_ended_runs_back(pool):
     after = _rss_mb(host.pid())
     assert reply["trainers"] == 0
     assert peak - before > 100 and after - before < 0.25 * (peak - before), (before, peak, after)
+
+
+def test_until_its_host_has_warmed_up_a_pool_with_a_local_factory_trains_in_process(tmp_path):
+    """The first student on a fresh server does not wait for a host's torch import."""
+    pool = ProcessPool(1, str(tmp_path), local=Trainer)
+    try:
+        cold = pool.build_on(SPEC, 0)
+        assert type(cold) is Trainer and pool.pids() == []        # nothing waited for a host
+        pool.warm()
+        warm = pool.build_on(SPEC.replace(seed=1), 0)
+        assert isinstance(warm, ProcessTrainer) and len(pool.pids()) == 1
+        torch.set_num_threads(1)
+        assert _train(cold).snapshot()["history"] == _train(Trainer(SPEC)).snapshot()["history"]
+        warm.close()
+    finally:
+        pool.shutdown()
+    assert host_processes() == []
