@@ -14,8 +14,9 @@ the pages' polls read it from memory and never wait on a host.
 The pipe carries JSON headers and raw weight bytes (``host.py``, the loop each host runs):
 nothing is unpickled. The host exits when its pipe closes, so a killed server leaves no
 orphans; a host that dies, or hangs (silent for ``RESNET_VIZ_HOST_TIMEOUT_S``, 600 s), fails
-the jobs it held with a clear message and is restarted for the next job. Nothing here
-imports streamlit.
+the jobs it held with a clear message and is restarted for the next job. Until a host has
+warmed up, a pool given a ``local`` factory builds in this process instead (cold start).
+Nothing here imports streamlit.
 """
 from __future__ import annotations
 
