@@ -208,10 +208,10 @@ class JobQueue:
         # Simulate the pool: each job ahead goes to the worker that frees up first, a job
         # whose trainer lives in one worker's process to that worker.
         free = dict.fromkeys(range(self.max_concurrent), 0.0)
-        for j in self._running:
-            free[j._worker if j._worker in free else min(free, key=free.get)] += self._remaining_s(j)
+        for j in self._running:              # _work set the worker of every running job
+            free[j._worker] += self._remaining_s(j)
         for ahead in self._pending:
-            slot = ahead._slot if ahead._slot in free else min(free, key=free.get)
+            slot = ahead._slot if ahead._slot is not None else min(free, key=free.get)
             if ahead is job:
                 return round(free[slot], 1)
             free[slot] += self._remaining_s(ahead)

@@ -226,9 +226,9 @@ class ProcessPool:
         finally:
             host.count(-1)
 
-    def build_on(self, spec: ExperimentSpec, slot: int) -> ProcessTrainer:
-        """The trainer for ``spec`` in the host of queue worker ``slot`` (in this process while
-        that host is still starting, when the pool has a ``local`` factory)."""
+    def build_on(self, spec: ExperimentSpec, slot: int) -> Any:
+        """The trainer for ``spec`` in the host of queue worker ``slot``: a
+        :class:`ProcessTrainer`, or what ``local`` builds while that host is still starting."""
         host = self.hosts[slot % len(self.hosts)]
         if self.local is not None and not host.ready.is_set():
             return self.local(spec)
