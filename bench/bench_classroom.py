@@ -136,6 +136,7 @@ def serve(counters_path: str, streamlit_args: list[str]) -> None:
 
     count(training.Trainer)
     count(procs.ProcessTrainer)
+    scripts = _count_script_runs(lock)
     real_build = services_mod.build_services
 
     def build_services(*args: Any, **kwargs: Any) -> Any:
@@ -145,11 +146,15 @@ def serve(counters_path: str, streamlit_args: list[str]) -> None:
 
     services_mod.build_services = build_services
 
+    main_clock = time.pthread_getcpuclockid(threading.main_thread().ident)   # the event loop
+
     def dump() -> None:
         while True:
             with lock:
                 doc: dict[str, Any] = {"per_key": {k: dict(v) for k, v in per_key.items()},
-                                       "host_clashes": clashes[0]}
+                                       "host_clashes": clashes[0],
+                                       "scripts": {k: dict(v) for k, v in scripts.items()}}
+            doc["event_loop_cpu_s"] = time.clock_gettime(main_clock)
             if captured:
                 svc = captured[-1]
                 doc["queue"] = svc.queue.stats()
@@ -172,6 +177,37 @@ def serve(counters_path: str, streamlit_args: list[str]) -> None:
     from streamlit.web import cli as stcli
     sys.argv = ["streamlit", *streamlit_args]
     stcli.main()
+
+
+def _count_script_runs(lock: threading.Lock) -> dict[str, dict[str, float]]:
+    """Count Streamlit's script runs by kind, with the CPU seconds of the thread that ran
+    them: a session's first run (``load``), later full runs (``rerun``: a Start click)
+    and fragment runs (``fragment``: the live polls)."""
+    from streamlit.runtime.scriptrunner import script_runner
+
+    kinds: dict[str, dict[str, float]] = {k: {"n": 0, "cpu_s": 0.0, "wall_s": 0.0}
+                                          for k in ("load", "rerun", "fragment")}
+    real = script_runner.ScriptRunner._run_script
+    seen: set[str] = set()          # sessions that ran once (a runner is made per run)
+
+    def run(self: Any, rerun_data: Any) -> None:
+        if rerun_data.fragment_id_queue:
+            kind = "fragment"
+        else:
+            kind = "rerun" if self._session_id in seen else "load"
+            seen.add(self._session_id)
+        c0, w0 = time.thread_time(), time.perf_counter()
+        try:
+            real(self, rerun_data)
+        finally:
+            with lock:
+                k = kinds[kind]
+                k["n"] += 1
+                k["cpu_s"] += time.thread_time() - c0
+                k["wall_s"] += time.perf_counter() - w0
+
+    script_runner.ScriptRunner._run_script = run
+    return kinds
 
 
 def _what_if(what: str) -> None:
@@ -628,7 +664,7 @@ async def run_phase(server: Server, urls: list[str], ramp: float, timeout: float
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         client_pids = lambda: [p for p in tree(os.getpid()) if p != os.getpid() and p != server.proc.pid
                                and p not in server.pids()]
-        c_cpu0, s_cpu0 = cpu_s(client_pids()), server.cpu()
+        c_cpu0, s_cpu0, before = cpu_s(client_pids()), server.cpu(), server.stats()
         t0 = time.perf_counter()
         with Sampler(server) as sampler:
             await asyncio.gather(*(student(browser, urls[i], delays[j], timeout, records[i], contexts)
@@ -647,6 +683,7 @@ async def run_phase(server: Server, urls: list[str], ramp: float, timeout: float
             "peak_threads": sampler.peak_threads, "rss_with_sessions_mb": rss_with_sessions,
             "client_rss_mb": client_rss, "client_cpu_s": c_cpu1 - c_cpu0,
             "server_cpu_s": s_cpu1 - s_cpu0, "stats_during": during,
+            "server_work": server_work(before, during),
             "released_after_s": released_s, "stats_after": server.stats(),
             "rss_after_mb": server.rss(), "rss_by_process": rss_by_process(server.proc.pid),
             "threads_after": n_threads(server.proc.pid)}
@@ -662,7 +699,7 @@ async def run_phase_ws(server: Server, urls: list[str], ramp: float, timeout: fl
     records: list[dict[str, Any]] = [{} for _ in urls]
     params = [dict(p.split("=", 1) for p in u.split("?", 1)[1].split("&")) for u in urls]
     hold = asyncio.Event()
-    c_cpu0, s_cpu0 = cpu_s([os.getpid()]), server.cpu()
+    c_cpu0, s_cpu0, before = cpu_s([os.getpid()]), server.cpu(), server.stats()
     t0 = time.perf_counter()
     with Sampler(server) as sampler:
         tasks = [asyncio.create_task(ws_student(server.url, params[i], delays[j], timeout, records[i], hold))
@@ -683,9 +720,19 @@ async def run_phase_ws(server: Server, urls: list[str], ramp: float, timeout: fl
             "peak_threads": sampler.peak_threads, "rss_with_sessions_mb": rss_with_sessions,
             "client_rss_mb": rss_mb([os.getpid()]), "client_cpu_s": c_cpu1 - c_cpu0,
             "server_cpu_s": s_cpu1 - s_cpu0, "stats_during": during,
+            "server_work": server_work(before, during),
             "released_after_s": released_s, "stats_after": server.stats(),
             "rss_after_mb": server.rss(), "rss_by_process": rss_by_process(server.proc.pid),
             "threads_after": n_threads(server.proc.pid)}
+
+
+def server_work(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The server's script runs (by kind) and event-loop CPU seconds between two readings."""
+    b, a = before.get("scripts", {}), after.get("scripts", {})
+    work: dict[str, Any] = {k: {f: round(a[k][f] - b.get(k, {}).get(f, 0), 3) for f in a[k]} for k in a}
+    if "event_loop_cpu_s" in after:
+        work["event_loop_cpu_s"] = round(after["event_loop_cpu_s"] - before.get("event_loop_cpu_s", 0.0), 2)
+    return work
 
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -895,6 +942,9 @@ def main(argv: list[str] | None = None) -> int:
         ("training steps: single / shared group", f"{s['compute']['steps']:.0f} / {c['compute_shared']['steps']}",
          f"compute {fmt(ratio_compute, 2)}x (steps and nets built; target <= 1.2)"),
         ("server CPU s during class (all work)", fmt(c["server_cpu_s"]), f"browsers: {fmt(c['client_cpu_s'])} CPU s"),
+        ("  script runs: loads / reruns / polls (n, CPU s)", " / ".join(
+            f"{w['n']:.0f}, {w['cpu_s']:.1f}" for k, w in c["server_work"].items() if k != "event_loop_cpu_s"),
+         f"event loop {fmt(c['server_work'].get('event_loop_cpu_s'))} CPU s"),
         ("server RSS MB: idle / warm baseline / peak", f"{fmt(out['rss_idle_mb'], 0)} / {fmt(out['rss_baseline_mb'], 0)} / {fmt(c['peak_rss_mb'], 0)}", ""),
         ("server RSS MB after all left: released / settled", f"{fmt(out['rss_after_leave_mb'], 0)} / {fmt(out.get('rss_after_settle_mb'), 0)}",
          f"{growth:+.0f} MB vs baseline ({'ok' if out['targets']['memory_ok'] else 'HIGH'})"),
