@@ -188,7 +188,7 @@ def _count_script_runs(lock: threading.Lock) -> dict[str, dict[str, float]]:
     kinds: dict[str, dict[str, float]] = {k: {"n": 0, "cpu_s": 0.0, "wall_s": 0.0}
                                           for k in ("load", "rerun", "fragment")}
     real = script_runner.ScriptRunner._run_script
-    seen: set[str] = set()          # sessions that ran once (a runner is made per run)
+    seen: set[str] = set()          # by session: a session's later runs may get a new runner
 
     def run(self: Any, rerun_data: Any) -> None:
         if rerun_data.fragment_id_queue:
@@ -729,10 +729,9 @@ async def run_phase_ws(server: Server, urls: list[str], ramp: float, timeout: fl
 def server_work(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """The server's script runs (by kind) and event-loop CPU seconds between two readings."""
     b, a = before.get("scripts", {}), after.get("scripts", {})
-    work: dict[str, Any] = {k: {f: round(a[k][f] - b.get(k, {}).get(f, 0), 3) for f in a[k]} for k in a}
-    if "event_loop_cpu_s" in after:
-        work["event_loop_cpu_s"] = round(after["event_loop_cpu_s"] - before.get("event_loop_cpu_s", 0.0), 2)
-    return work
+    return {"scripts": {k: {f: round(a[k][f] - b.get(k, {}).get(f, 0), 3) for f in a[k]} for k in a},
+            "event_loop_cpu_s": round(after.get("event_loop_cpu_s", 0.0)
+                                      - before.get("event_loop_cpu_s", 0.0), 2)}
 
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -943,8 +942,8 @@ def main(argv: list[str] | None = None) -> int:
          f"compute {fmt(ratio_compute, 2)}x (steps and nets built; target <= 1.2)"),
         ("server CPU s during class (all work)", fmt(c["server_cpu_s"]), f"browsers: {fmt(c['client_cpu_s'])} CPU s"),
         ("  script runs: loads / reruns / polls (n, CPU s)", " / ".join(
-            f"{w['n']:.0f}, {w['cpu_s']:.1f}" for k, w in c["server_work"].items() if k != "event_loop_cpu_s"),
-         f"event loop {fmt(c['server_work'].get('event_loop_cpu_s'))} CPU s"),
+            f"{w['n']:.0f}, {w['cpu_s']:.1f}" for w in c["server_work"]["scripts"].values()),
+         f"event loop {fmt(c['server_work']['event_loop_cpu_s'])} CPU s"),
         ("server RSS MB: idle / warm baseline / peak", f"{fmt(out['rss_idle_mb'], 0)} / {fmt(out['rss_baseline_mb'], 0)} / {fmt(c['peak_rss_mb'], 0)}", ""),
         ("server RSS MB after all left: released / settled", f"{fmt(out['rss_after_leave_mb'], 0)} / {fmt(out.get('rss_after_settle_mb'), 0)}",
          f"{growth:+.0f} MB vs baseline ({'ok' if out['targets']['memory_ok'] else 'HIGH'})"),
