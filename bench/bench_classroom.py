@@ -39,8 +39,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
+import pstats
 import random
 import re
 import shutil
@@ -189,6 +191,8 @@ def _count_script_runs(lock: threading.Lock) -> dict[str, dict[str, float]]:
                                           for k in ("load", "rerun", "fragment")}
     real = script_runner.ScriptRunner._run_script
     seen: set[str] = set()          # by session: a session's later runs may get a new runner
+    profile_to = os.environ.get("BENCH_PROFILE_POLLS")      # --profile-polls
+    stats: list[Any] = []
 
     def run(self: Any, rerun_data: Any) -> None:
         if rerun_data.fragment_id_queue:
@@ -196,15 +200,24 @@ def _count_script_runs(lock: threading.Lock) -> dict[str, dict[str, float]]:
         else:
             kind = "rerun" if self._session_id in seen else "load"
             seen.add(self._session_id)
+        prof = cProfile.Profile(time.thread_time) if profile_to and kind == "fragment" else None
         c0, w0 = time.thread_time(), time.perf_counter()
         try:
+            if prof is not None:
+                prof.enable()           # this thread only: the poll, not the trainers
             real(self, rerun_data)
         finally:
+            if prof is not None:
+                prof.disable()
             with lock:
                 k = kinds[kind]
                 k["n"] += 1
                 k["cpu_s"] += time.thread_time() - c0
                 k["wall_s"] += time.perf_counter() - w0
+                if prof is not None:
+                    stats.append(pstats.Stats(prof)) if not stats else stats[0].add(prof)
+                    if k["n"] % 10 == 0:        # the server is killed at the end: dump as we go
+                        stats[0].dump_stats(profile_to)
 
     script_runner.ScriptRunner._run_script = run
     return kinds
@@ -312,7 +325,7 @@ class Server:
 
     def __init__(self, workdir: Path, port: int, switch_interval: float | None = None,
                  config_extra: str = "", st_flags: list[str] | None = None,
-                 what_if: list[str] | None = None) -> None:
+                 what_if: list[str] | None = None, profile_polls: str | None = None) -> None:
         self.workdir, self.port = workdir, port
         self.url = f"http://127.0.0.1:{port}"
         self.counters = workdir / "counters.json"
@@ -327,6 +340,8 @@ class Server:
             env["BENCH_SWITCH_INTERVAL"] = str(switch_interval)
         if what_if:
             env["BENCH_WHATIF"] = ",".join(what_if)
+        if profile_polls:
+            env["BENCH_PROFILE_POLLS"] = str(Path(profile_polls).resolve())
         cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", str(self.counters), "--",
                "run", "app.py", "--server.headless", "true", "--server.port", str(port),
                "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
@@ -785,6 +800,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="what-if: an extra Streamlit option, e.g. runner.postScriptGC=true (the old default)")
     ap.add_argument("--what-if", action="append", default=[], metavar="CHANGE",
                     help="what-if in the server: poll=SECONDS (see _what_if)")
+    ap.add_argument("--profile-polls", metavar="FILE",
+                    help="cProfile the server's live polls (fragment runs, thread CPU time) into FILE (pstats)")
     ap.add_argument("--seed", type=int, default=0, help="arrival order and jitter")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (server log, store)")
@@ -803,7 +820,7 @@ def main(argv: list[str] | None = None) -> int:
     server = Server(workdir, free_port(), args.switch_interval,
                     (f"max_concurrent_jobs = {args.jobs}\n" if args.jobs else "")
                     + ("worker_processes = false\n" if args.worker_threads else ""), args.st_flag,
-                    args.what_if)
+                    args.what_if, args.profile_polls)
     out: dict[str, Any] = {"clients": args.clients, "sessions": args.sessions, "others": args.others, "steps": args.steps,
                            "shared_params": shared, "load_before": load_before,
                            "jobs": args.jobs, "worker_threads": args.worker_threads, "switch_interval": args.switch_interval,

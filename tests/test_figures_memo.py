@@ -6,7 +6,7 @@ import threading
 import plotly.graph_objects as go
 
 from resnet_viz.data import load_dataset
-from resnet_viz.figures.memo import FigureMemo, runs_signature
+from resnet_viz.figures.memo import FigureMemo, SharedFigure, runs_signature, share
 from resnet_viz.figures.training import loss_curves
 from resnet_viz.spec import ExperimentSpec
 from resnet_viz.training import Trainer
@@ -119,3 +119,31 @@ def test_a_failed_build_does_not_strand_the_waiters():
     gate.set()
     t.join(10), w.join(10)
     assert len(errors) == 1 and isinstance(waiter[0], go.Figure) and "x" not in memo._building
+
+
+def test_a_shared_figure_hands_every_viewer_one_dict_with_the_same_content():
+    """Streamlit's plotly_chart starts with ``to_dict`` (plotly's is a deep copy and a walk of
+    every point): a memo figure makes it once, and what the browser gets is unchanged."""
+    import json
+
+    import plotly.io
+    import plotly.tools
+
+    snap = snapshot_at(30)
+    fig = FigureMemo().get("k", lambda: loss_curves([snap], "loss"))
+    assert isinstance(fig, SharedFigure)
+    # The path st.plotly_chart takes (streamlit/elements/plotly_chart.py).
+    sent = plotly.tools.return_figure_from_figure_or_data(fig, validate_figure=True)
+    assert sent is fig.to_dict() is plotly.tools.return_figure_from_figure_or_data(fig, True)
+    fresh = loss_curves([snap], "loss")
+    assert json.loads(plotly.io.to_json(sent, validate=False)) == json.loads(fresh.to_json())
+
+
+def test_share_leaves_other_figure_classes_alone():
+    class Mine(go.Figure):
+        pass
+
+    mine = Mine()
+    assert type(share(mine)) is Mine
+    once = share(go.Figure())
+    assert share(once) is once and once.to_dict() is once.to_dict()

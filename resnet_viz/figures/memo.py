@@ -23,6 +23,29 @@ def runs_signature(runs: Sequence[Mapping[str, Any]]) -> tuple:
                   len(r.get("history") or ())) for r in runs)
 
 
+class SharedFigure(go.Figure):
+    """A finished figure many sessions show: ``to_dict`` returns one dict made by :func:`share`.
+
+    Read-only, like the dict it returns (Streamlit only serialises it): plotly's own
+    ``to_dict`` copies so that callers may mutate; this one trades that for 30 copies a poll.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        shared = self.__dict__.get("_shared_dict")
+        return shared if shared is not None else super().to_dict()
+
+
+def share(fig: go.Figure) -> go.Figure:
+    """``fig`` as a :class:`SharedFigure`, its dict made now (once, by whoever built it).
+
+    Re-classed in place, not copied: ``go.Figure(fig)`` would validate every point again."""
+    if type(fig) is go.Figure:
+        fig.__class__ = SharedFigure
+    if isinstance(fig, SharedFigure) and "_shared_dict" not in fig.__dict__:
+        fig._shared_dict = go.Figure.to_dict(fig)
+    return fig
+
+
 class FigureMemo:
     """A bounded, thread-safe LRU of finished figures keyed by a content signature."""
 
@@ -54,9 +77,9 @@ class FigureMemo:
             with self._lock:
                 fig = self._hit_locked(signature)
             # The builder failed or was evicted at once: build this one ourselves.
-            return fig if fig is not None else self._store(signature, build())
+            return fig if fig is not None else self._store(signature, share(build()))
         try:
-            return self._store(signature, build())   # outside the lock: other charts go on
+            return self._store(signature, share(build()))   # outside the lock: other charts go on
         finally:
             with self._lock:
                 self._building.pop(signature, None)
