@@ -136,6 +136,25 @@ def test_train_live_pause_and_toggle_a_shortcut(server, browser):
     page.close()
 
 
+def _boundary_contours(page) -> int:
+    """Filled contour bands plotly.js drew in the decision-boundary chart (its P(class 1)
+    map arrives as base64 typed arrays, NaN gaps included)."""
+    return page.evaluate("""() => { for (const el of document.querySelectorAll('.js-plotly-plot')) {
+                                      const t = el.layout && el.layout.title && el.layout.title.text;
+                                      if (t && t.includes('Decision boundaries'))
+                                        return el.querySelectorAll('.contour path').length; }
+                                    return -1; }""")
+
+
+def test_a_finished_pair_draws_its_decision_boundaries(server, browser):
+    page = _open(browser, f"{server}/train?dataset=moons&depth=4&width=16&steps=200&eval_every=50&log_every=50&seed=12")
+    page.get_by_role("button", name="Start").click()
+    _wait(page, lambda: _boundary_contours(page) > 10, 90, "the decision-boundary maps")
+    _no_error_box(page)
+    page.screenshot(path=str(ARTIFACTS / "train_boundaries.png"), full_page=True)
+    page.close()
+
+
 def test_every_page_opens_without_an_error(server, browser):
     page = _open(browser, f"{server}/?dataset=moons&depth=4&width=8&steps=40", height=2000)
     for name in PAGES:

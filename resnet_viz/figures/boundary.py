@@ -31,15 +31,19 @@ COLOURSCALE = [[0.0, _blend(CLASS_COLOURS[0], 0.55)], [0.5, "rgb(255,255,255)"],
                [1.0, _blend(CLASS_COLOURS[1], 0.55)]]
 
 
-def _grid(grid: Mapping[str, Any]) -> tuple[list, list, list]:
-    """xx, yy, prob thinned to at most ``MAX_GRID`` per side; non-finite probs become gaps."""
-    xx, yy = list(grid.get("xx") or []), list(grid.get("yy") or [])
+def _grid(grid: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """xx, yy, prob thinned to at most ``MAX_GRID`` per side; non-finite probs become NaN gaps.
+
+    Arrays, not lists: plotly validates a list point by point (~1 s of a class server's CPU
+    per boundary pair under load) and sends an array as compact base64."""
+    xx = np.asarray(grid.get("xx") or [], dtype=float).reshape(-1)
+    yy = np.asarray(grid.get("yy") or [], dtype=float).reshape(-1)
     prob = np.asarray(grid.get("prob") if grid.get("prob") is not None else [], dtype=float)
     if prob.ndim != 2 or prob.shape != (len(yy), len(xx)):
-        return [], [], []
+        return np.zeros(0), np.zeros(0), np.zeros((0, 0))
     ci, ri = downsample_indices(len(xx), MAX_GRID), downsample_indices(len(yy), MAX_GRID)
-    z = [[float(v) if np.isfinite(v) else None for v in row] for row in prob[np.ix_(ri, ci)]]
-    return [xx[i] for i in ci], [yy[i] for i in ri], z
+    z = prob[np.ix_(ri, ci)]
+    return xx[ci], yy[ri], np.where(np.isfinite(z), z, np.nan)
 
 
 def _numpy(a: Any) -> Any:
@@ -71,7 +75,7 @@ def _add_panel(fig: go.Figure, grid: Mapping[str, Any], x: Any, y: Any, first: b
     pts, labels = _points(x, y)
     for c, colour in enumerate(CLASS_COLOURS):
         sel = pts[labels == c]
-        fig.add_trace(go.Scatter(x=sel[:, 0].tolist(), y=sel[:, 1].tolist(), mode="markers",
+        fig.add_trace(go.Scatter(x=sel[:, 0], y=sel[:, 1], mode="markers",
                                  name=f"class {c}", legendgroup=f"class {c}", showlegend=first,
                                  marker=dict(color=colour, size=6, line=dict(color="#333333", width=0.6)),
                                  hovertemplate=f"class {c}: (%{{x:.2f}}, %{{y:.2f}})<extra></extra>"),
