@@ -138,7 +138,8 @@ def serve(counters_path: str, streamlit_args: list[str]) -> None:
 
     count(training.Trainer)
     count(procs.ProcessTrainer)
-    scripts = _count_script_runs(lock)
+    profile = PollProfile(os.environ["BENCH_PROFILE_POLLS"]) if os.environ.get("BENCH_PROFILE_POLLS") else None
+    scripts = _count_script_runs(lock, profile)
     real_build = services_mod.build_services
 
     def build_services(*args: Any, **kwargs: Any) -> Any:
@@ -171,6 +172,8 @@ def serve(counters_path: str, streamlit_args: list[str]) -> None:
             tmp = counters_path + ".tmp"
             Path(tmp).write_text(json.dumps(doc))
             os.replace(tmp, counters_path)
+            if profile is not None:
+                profile.save()          # the server is killed at the end: save as we go
             time.sleep(0.5)
 
     threading.Thread(target=dump, name="bench-counters", daemon=True).start()
@@ -181,18 +184,39 @@ def serve(counters_path: str, streamlit_args: list[str]) -> None:
     stcli.main()
 
 
-def _count_script_runs(lock: threading.Lock) -> dict[str, dict[str, float]]:
+class PollProfile:
+    """cProfile of the server's live polls on each thread's CPU clock (``--profile-polls``):
+    waits for the interpreter lock, which bury the real costs in a wall-clock profile, don't count."""
+
+    def __init__(self, path: str) -> None:
+        self.path, self._stats, self._dirty = path, None, False
+        self._lock = threading.Lock()
+
+    def add(self, prof: cProfile.Profile) -> None:
+        with self._lock:
+            if self._stats is None:
+                self._stats = pstats.Stats(prof)
+            else:
+                self._stats.add(prof)
+            self._dirty = True
+
+    def save(self) -> None:
+        with self._lock:
+            if self._dirty:
+                self._stats.dump_stats(self.path)
+                self._dirty = False
+
+
+def _count_script_runs(lock: threading.Lock, profile: PollProfile | None = None) -> dict[str, dict[str, float]]:
     """Count Streamlit's script runs by kind, with the CPU seconds of the thread that ran
     them: a session's first run (``load``), later full runs (``rerun``: a Start click)
-    and fragment runs (``fragment``: the live polls)."""
+    and fragment runs (``fragment``: the live polls), which go into ``profile`` when given."""
     from streamlit.runtime.scriptrunner import script_runner
 
     kinds: dict[str, dict[str, float]] = {k: {"n": 0, "cpu_s": 0.0, "wall_s": 0.0}
                                           for k in ("load", "rerun", "fragment")}
     real = script_runner.ScriptRunner._run_script
     seen: set[str] = set()          # by session: a session's later runs may get a new runner
-    profile_to = os.environ.get("BENCH_PROFILE_POLLS")      # --profile-polls
-    stats: list[Any] = []
 
     def run(self: Any, rerun_data: Any) -> None:
         if rerun_data.fragment_id_queue:
@@ -200,7 +224,7 @@ def _count_script_runs(lock: threading.Lock) -> dict[str, dict[str, float]]:
         else:
             kind = "rerun" if self._session_id in seen else "load"
             seen.add(self._session_id)
-        prof = cProfile.Profile(time.thread_time) if profile_to and kind == "fragment" else None
+        prof = cProfile.Profile(time.thread_time) if profile is not None and kind == "fragment" else None
         c0, w0 = time.thread_time(), time.perf_counter()
         try:
             if prof is not None:
@@ -214,10 +238,8 @@ def _count_script_runs(lock: threading.Lock) -> dict[str, dict[str, float]]:
                 k["n"] += 1
                 k["cpu_s"] += time.thread_time() - c0
                 k["wall_s"] += time.perf_counter() - w0
-                if prof is not None:
-                    stats.append(pstats.Stats(prof)) if not stats else stats[0].add(prof)
-                    if k["n"] % 10 == 0:        # the server is killed at the end: dump as we go
-                        stats[0].dump_stats(profile_to)
+            if prof is not None:
+                profile.add(prof)
 
     script_runner.ScriptRunner._run_script = run
     return kinds

@@ -77,9 +77,9 @@ class FigureMemo:
             with self._lock:
                 fig = self._hit_locked(signature)
             # The builder failed or was evicted at once: build this one ourselves.
-            return fig if fig is not None else self._store(signature, share(build()))
+            return fig if fig is not None else self._store(signature, build())
         try:
-            return self._store(signature, share(build()))   # outside the lock: other charts go on
+            return self._store(signature, build())   # outside the lock: other charts go on
         finally:
             with self._lock:
                 self._building.pop(signature, None)
@@ -92,6 +92,7 @@ class FigureMemo:
         return fig
 
     def _store(self, signature: Hashable, fig: go.Figure) -> go.Figure:
+        fig = share(fig)                    # outside the lock, like the build itself
         with self._lock:
             self.builds += 1
             fig = self._figs.setdefault(signature, fig)   # a racing twin: the first one wins
