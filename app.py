@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages import common
+from resnet_viz.ui import frame
 
 st.set_page_config(page_title="ResNet Lab", page_icon=":material/stacked_line_chart:", layout="wide")
 
@@ -26,5 +26,5 @@ if (HERE / "pages" / "lessons.py").exists():  # another helper's page; shown onc
     PAGES.insert(1, st.Page("pages/lessons.py", title="Lessons", icon=":material/school:"))
 
 nav = st.navigation(PAGES, expanded=True)
-st.session_state["_page"] = common.frame()
+st.session_state["_page"] = frame.frame()
 nav.run()

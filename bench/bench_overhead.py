@@ -8,7 +8,7 @@ clock and by this process's CPU time. On a shared machine the CPU-time figure is
 trust: wall time also counts the time other processes held the cores (use ``--threads 1``
 there: oversubscribed torch threads make wall times swing by several x).
 
-- ``trainer``:   ``training.Trainer``, all probes on, default ``log_every`` / ``eval_every``.
+- ``trainer``:   ``train.trainer.Trainer``, all probes on, default ``log_every`` / ``eval_every``.
 - ``bare+eval``: bare loop that evaluates (train + val, as the trainer does) at the same steps.
 - ``bare``:      bare loop, no evaluation at all.
 
@@ -37,10 +37,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resnet_viz.data import load_dataset  # noqa: E402
-from resnet_viz.models import build_model, count_params  # noqa: E402
+from resnet_viz.data.datasets import load_dataset  # noqa: E402
+from resnet_viz.nets.models import build_model, count_params  # noqa: E402
 from resnet_viz.spec import ExperimentSpec  # noqa: E402
-from resnet_viz.training import EVAL_CAP, Trainer, make_optimizer  # noqa: E402
+from resnet_viz.train.trainer import EVAL_CAP, Trainer, make_optimizer  # noqa: E402
 
 VARIANTS = ("trainer", "bare+eval", "bare")
 

@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resnet_viz.shatter import (autocorrelation, batched_pass, freeze_bn_on,  # noqa: E402
+from resnet_viz.analysis.shatter import (autocorrelation, batched_pass, freeze_bn_on,  # noqa: E402
                                 input_gradients, make_grid, per_point_gradients, per_point_pass,
                                 shatter_model)
 from resnet_viz.spec import ExperimentSpec  # noqa: E402

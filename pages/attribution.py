@@ -5,22 +5,22 @@ import hashlib
 
 import streamlit as st
 
-from pages import common, live
+from resnet_viz.ui import frame, live, run_view
 from resnet_viz import export
-from resnet_viz.data import Dataset, load_dataset
-from resnet_viz.explain import explain, image_of, predict
+from resnet_viz.data.datasets import Dataset, load_dataset
+from resnet_viz.analysis.pair_attribution import explain, image_of, predict
 from resnet_viz.figures.attribution import attribution_maps_figure, block_attribution_figure
-from resnet_viz.session import PairSession, attribution_spec, load_model
+from resnet_viz.serve.pair import PairSession, attribution_spec, load_model
 from resnet_viz.spec import ExperimentSpec
-from resnet_viz.upload import NORMALISATION, image_to_input
+from resnet_viz.data.upload import NORMALISATION, image_to_input
 
 CITE = ("Simonyan et al. 2014 (saliency), Sundararajan et al. 2017 (integrated gradients), "
         "Shrikumar et al. 2016 and Dhamdhere et al. 2018 (per block), on the nets of He et al. 2016")
 NAMES = {"none": "plain", "identity": "residual"}
-ctx = common.page("Attribution: where does each net look?", cite=CITE)
+ctx = frame.page("Attribution: where does each net look?", cite=CITE)
 spec = attribution_spec(ctx.spec)
 pair: PairSession = ctx.pair if ctx.pair.specs.get("residual") == spec else \
-    common.state("attr_pair", lambda: PairSession(ctx.sid))
+    frame.state("attr_pair", lambda: PairSession(ctx.sid))
 st.markdown(f"Explains the **{spec.dataset}** pair ({spec.model.upper()}, depth {spec.depth}). Saliency is "
             "|∂y/∂x|; integrated gradients add up the gradient along a path from a blank image, so the "
             "map sums to the change of the logit. The bars say how much each block's F(x) pushes it.")
@@ -46,13 +46,13 @@ if pair.specs.get("residual") != spec:
 keys = [pair.keys["plain"], pair.keys["residual"]]
 live.poll(ctx, keys, lambda snaps: [live.status_ui(ctx, s) for s in snaps if s.get("state") != "finished"])
 snaps = live.snapshots(ctx, keys)
-if not live.settled(snaps):
+if not run_view.settled(snaps):
     st.caption("The explanations appear when both nets have trained (or are paused).")
     st.stop()
 
 data = dataset(spec.spec_hash(), ctx.cfg.data_dir, spec)
 x, target = None, None
-with common.shown_errors("That image cannot be used"):
+with frame.shown_errors("That image cannot be used"):
     if st.radio("Input", ["a validation image", "your own image"], horizontal=True, key="attr_src") == "your own image":
         up = st.file_uploader("An image (PNG, JPEG, GIF, BMP or WebP)", type=["png", "jpg", "jpeg", "gif", "bmp", "webp"],
                               max_upload_size=max(1, -(-ctx.cfg.max_upload_bytes // 2**20)), key="attr_upload")
@@ -69,11 +69,11 @@ c1, c2 = st.columns(2)
 n_steps = c1.select_slider("Integrated-gradient steps", [8, 16, 32, 64], value=32, key="attr_steps")
 method = c2.radio("Per-block attribution", ["grad_x_act", "conductance"], horizontal=True, key="attr_method",
                   format_func={"grad_x_act": "gradient × activation", "conductance": "layer conductance"}.get)
-memo: dict = common.state("attr_memo", dict)       # the last explanation of this session only
+memo: dict = frame.state("attr_memo", dict)       # the last explanation of this session only
 tag = (tuple(keys), tuple(s["step"] for s in snaps), hashlib.sha1(x.numpy().tobytes()).hexdigest(), n_steps, method)
 if tag not in memo:
     bar = st.progress(0.0, text="Explaining…")
-    with common.shown_errors("The attribution failed"):
+    with frame.shown_errors("The attribution failed"):
         models = {"none": load_model(keys[0], ctx.svc.queue, ctx.svc.store),
                   "identity": load_model(keys[1], ctx.svc.queue, ctx.svc.store)}
         target = predict(models["identity"], x)[0] if target is None else target
@@ -83,16 +83,16 @@ if tag not in memo:
 if res := memo.get(tag):
     preds = " · ".join(f"{NAMES[k]} predicts {c} ({p:.0%})" for k, (c, p) in res["prediction"].items())
     st.markdown(f"Explaining class **{res['target']}**: {preds}.")
-    common.chart(attribution_maps_figure(image_of(x), res["saliency"], res["integrated"]), "attr_maps")
-    common.chart(block_attribution_figure(res["blocks"]), "attr_blocks")
+    frame.chart(attribution_maps_figure(image_of(x), res["saliency"], res["integrated"]), "attr_maps")
+    frame.chart(block_attribution_figure(res["blocks"]), "attr_blocks")
     st.caption("Integrated-gradients completeness gap |Σ attribution − Δ logit|: "
                + ", ".join(f"{NAMES[k]} {v:.2g}" for k, v in res["delta"].items()))
     d1, d2, d3 = st.columns(3)
     with d1:
-        common.download("Per-block attribution (CSV)", lambda: export.rows_to_csv(export.attribution_rows(res)),
+        frame.download("Per-block attribution (CSV)", lambda: export.rows_to_csv(export.attribution_rows(res)),
                         "attribution_blocks.csv", "dl_attr_blocks_csv")
     with d2:
-        common.download("Saliency and IG maps (CSV)", lambda: export.rows_to_csv(export.attribution_map_rows(res)),
+        frame.download("Saliency and IG maps (CSV)", lambda: export.rows_to_csv(export.attribution_map_rows(res)),
                         "attribution_maps.csv", "dl_attr_maps_csv")
     with d3:
-        common.download("Attributions (JSON)", lambda: export.to_json(res), "attribution.json", "dl_attr")
+        frame.download("Attributions (JSON)", lambda: export.to_json(res), "attribution.json", "dl_attr")

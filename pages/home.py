@@ -5,9 +5,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages import common
+from resnet_viz.ui import frame
 
-ctx = common.page("ResNet Lab: why shortcuts let deep nets learn")
+ctx = frame.page("ResNet Lab: why shortcuts let deep nets learn")
 
 st.markdown(
     "Stacking more layers should never hurt: a deeper net could copy a shallower one and set "

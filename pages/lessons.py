@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import common
+from resnet_viz.ui import frame
 from resnet_viz import export
 from resnet_viz.lessons import LESSONS, Lesson, get
-from resnet_viz.lessons.session import Analyses, LessonRun
+from resnet_viz.ui.lesson_runs import Analyses, LessonRun
 
 HEAVY_S = 60.0   # issue #4: heavier settings show their estimate and ask first
-ctx = common.page("Lessons: the papers, live", cite="the papers each lesson names")
+ctx = frame.page("Lessons: the papers, live", cite="the papers each lesson names")
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, on_release=lambda a: a.shutdown())
 def analyses() -> Analyses:
-    """Shared on purpose: one analysis per lesson and settings for the whole class."""
+    """Shared on purpose: one analysis per lesson and settings for the whole class; its
+    thread pool is shut down when the cache releases it (``st.cache_resource.clear()``)."""
     return Analyses()
 
 
@@ -133,7 +134,7 @@ if claim["note"]:
 st.info(f"You predicted *{guess or '—'}*. Our measurement supports *{options[doc['outcome']]}*; "
         f"the paper: *{options[lesson.prediction.expected]}*."
         + (" Your prediction matched." if guess == options[doc["outcome"]] else " Your prediction did not match."))
-with common.shown_errors("A chart could not be drawn"):
+with frame.shown_errors("A chart could not be drawn"):
     for i, fig in enumerate(lesson.figures(doc["result"])):
-        common.chart(fig, f"lesson_fig_{name}_{i}")
-common.download("Lesson result (JSON)", lambda: export.to_json(doc), f"lesson_{name}.json", "dl_lesson")
+        frame.chart(fig, f"lesson_fig_{name}_{i}")
+frame.download("Lesson result (JSON)", lambda: export.to_json(doc), f"lesson_{name}.json", "dl_lesson")

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import common, live
+from resnet_viz.ui import frame, live
 from resnet_viz import export
-from resnet_viz.controls import depth_options
+from resnet_viz.ui.knobs import depth_options
 from resnet_viz.figures.training import branch_ratio, response_std
-from resnet_viz.session import extra_depth_specs
+from resnet_viz.serve.pair import extra_depth_specs
 
-ctx = common.page("Residual responses: residual functions stay small")
+ctx = frame.page("Residual responses: residual functions stay small")
 st.markdown("He et al. (Fig. 7) measured the standard deviation of every 3×3 layer's output "
             "(after BN, before the ReLU or the addition): **ResNets respond less than plain nets**, "
             "so each residual function is close to zero and the shortcut does most of the work.")
@@ -20,7 +20,7 @@ if not keys:
     live.start_ui(ctx, ctx.spec, "Train the pair")
     st.stop()
 
-extra: dict[str, list[str]] = common.state("extra_depths", dict)   # depth -> its two run keys
+extra: dict[str, list[str]] = frame.state("extra_depths", dict)   # depth -> its two run keys
 
 
 def _add(depths: list[int]) -> None:
@@ -46,10 +46,10 @@ all_keys = keys + [k for ks in extra.values() for k in ks]
 def render(snaps: list[dict]) -> None:
     c1, c2 = st.columns(2)
     with c1:
-        common.chart(response_std(snaps, sort=False), "resp_by_layer")
+        frame.chart(response_std(snaps, sort=False), "resp_by_layer")
     with c2:
-        common.chart(response_std(snaps, sort=True), "resp_sorted")
-    common.chart(branch_ratio(snaps), "branch_ratio")
+        frame.chart(response_std(snaps, sort=True), "resp_sorted")
+    frame.chart(branch_ratio(snaps), "branch_ratio")
     for s in snaps:
         if s.get("state") in ("queued", "running"):
             live.status_ui(ctx, s)
@@ -58,10 +58,10 @@ def render(snaps: list[dict]) -> None:
 live.poll(ctx, all_keys, render)
 d1, d2 = st.columns(2)
 with d1:
-    common.download("Responses (CSV)", lambda: export.rows_to_csv(export.probe_rows(live.snapshots(ctx, all_keys))),
+    frame.download("Responses (CSV)", lambda: export.rows_to_csv(export.probe_rows(live.snapshots(ctx, all_keys))),
                     "responses.csv", "dl_responses_csv")
 with d2:
-    common.download("Responses (JSON)", lambda: export.to_json(
+    frame.download("Responses (JSON)", lambda: export.to_json(
         [{k: s.get(k) for k in ("spec", "probe_step", "response_names", "response_std", "branch_ratio")}
          for s in live.snapshots(ctx, all_keys)]), "responses.json", "dl_responses")
 st.caption("Std measured with batch statistics on the training batch at the latest probe step, "

@@ -5,14 +5,14 @@ import time
 
 import streamlit as st
 
-from pages import common
+from resnet_viz.ui import frame
 from resnet_viz import export
-from resnet_viz.figures.runs import run_label
+from resnet_viz.labels import run_label
 from resnet_viz.figures.training import loss_curves
-from resnet_viz.session import load_run
+from resnet_viz.serve.pair import load_run
 from resnet_viz.spec import parse_spec
 
-ctx = common.page("Runs: everything trained on this server")
+ctx = frame.page("Runs: everything trained on this server")
 store, queue = ctx.svc.store, ctx.svc.queue
 stats = queue.stats()
 cols = st.columns(4)
@@ -43,14 +43,14 @@ if chosen:
     runs = [r for k in chosen if (r := load_run(k, queue, store)) is not None]
     c1, c2 = st.columns(2)
     with c1:
-        common.chart(loss_curves(runs, "loss"), "runs_loss")
+        frame.chart(loss_curves(runs, "loss"), "runs_loss")
     with c2:
-        common.chart(loss_curves(runs, "acc"), "runs_acc")
+        frame.chart(loss_curves(runs, "acc"), "runs_acc")
     d1, d2, d3 = st.columns(3)
     with d1:
-        common.download("Curves (CSV)", lambda: export.runs_to_csv(runs), "runs.csv", "dl_runs_csv")
+        frame.download("Curves (CSV)", lambda: export.runs_to_csv(runs), "runs.csv", "dl_runs_csv")
     with d2:
-        common.download("Runs (JSON)", lambda: export.to_json([store.export(k) for k in chosen]), "runs.json",
+        frame.download("Runs (JSON)", lambda: export.to_json([store.export(k) for k in chosen]), "runs.json",
                         "dl_runs_json")
     with d3:
         st.page_link("pages/train.py", label="Open the first in Train & compare", icon=":material/open_in_new:",
@@ -59,7 +59,7 @@ if chosen:
 
 def _delete(keys: list[str]) -> None:
     for k in keys:
-        with common.shown_errors("Could not delete"):
+        with frame.shown_errors("Could not delete"):
             if store.delete(k):
                 queue.forget(k)
     st.session_state["runs_pick"] = []

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import common, live
+from resnet_viz.ui import frame, live, run_view
 from resnet_viz import export
 from resnet_viz.figures.shatter import autocorrelation_figure, correlation_heatmap, gradient_figure, lag1_depth_figure
-from resnet_viz.session import PairSession, comparison_pair, load_model, shatter_spec
-from resnet_viz.shatter import lag1_vs_depth, shatter_report
+from resnet_viz.serve.pair import PairSession, comparison_pair, load_model, shatter_spec
+from resnet_viz.analysis.shatter import lag1_vs_depth, noise_references, shatter_report
 from resnet_viz.spec import ExperimentSpec
 
 BALDUZZI = ("Balduzzi et al., *The Shattered Gradients Problem*, ICML 2017 "
             "([arXiv:1702.08591](https://arxiv.org/abs/1702.08591))")
-ctx = common.page("Shattered gradients: white noise vs brown noise", cite=BALDUZZI)
+ctx = frame.page("Shattered gradients: white noise vs brown noise", cite=BALDUZZI)
 spec = shatter_spec(ctx.spec)
 plain, residual = comparison_pair(spec)
 st.markdown(f"The gradient df/dx of a **{spec.depth}-layer** MLP (width {spec.width}, BN, 1-D input on "
@@ -33,7 +33,7 @@ def by_depth(depths: tuple[int, ...], width: int, betas: tuple[float, ...]) -> d
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing the trained nets' gradients…")
-def trained(keys_and_steps: tuple, _ctx: common.Page, _specs: tuple[ExperimentSpec, ...]) -> list[dict]:
+def trained(keys_and_steps: tuple, _ctx: frame.Page, _specs: tuple[ExperimentSpec, ...]) -> list[dict]:
     """Reports of the trained nets, BN on their own running statistics (what they compute)."""
     models = [load_model(k, _ctx.svc.queue, _ctx.svc.store) for k, _ in keys_and_steps]
     if any(m is None for m in models):
@@ -42,44 +42,45 @@ def trained(keys_and_steps: tuple, _ctx: common.Page, _specs: tuple[ExperimentSp
 
 
 def show(reports: list[dict], when: str) -> None:
-    common.chart(gradient_figure(reports), f"grad_{when}")
+    refs = noise_references(len(reports[0]["x"]))
+    frame.chart(gradient_figure(reports, references=refs), f"grad_{when}")
     c1, c2 = st.columns(2)
     with c1:
-        common.chart(autocorrelation_figure(reports), f"acf_{when}")
+        frame.chart(autocorrelation_figure(reports, references=refs), f"acf_{when}")
     with c2:
         pick = st.radio("Correlation matrix of", ["plain", "residual"], horizontal=True, key=f"corr_{when}")
         r = reports[0 if pick == "plain" else 1]
-        common.chart(correlation_heatmap(r["corr_matrix"], r["corr_x"], pick), f"corrfig_{when}")
+        frame.chart(correlation_heatmap(r["corr_matrix"], r["corr_x"], pick), f"corrfig_{when}")
     st.caption(" · ".join(f"{n}: lag-1 autocorrelation {r['lag1']:.2f}, spectrum slope {r['spectrum_slope']:.1f}"
                           for n, r in zip(("plain", "residual"), reports)))
     d1, d2 = st.columns(2)
     with d1:
-        common.download(f"Gradients {when} (CSV)", lambda: export.rows_to_csv(export.shatter_rows(reports)),
+        frame.download(f"Gradients {when} (CSV)", lambda: export.rows_to_csv(export.shatter_rows(reports)),
                         f"shatter_{when}.csv", f"dl_shatter_{when}_csv")
     with d2:
-        common.download(f"Gradients {when} (JSON)", lambda: export.to_json(reports), f"shatter_{when}.json",
+        frame.download(f"Gradients {when} (JSON)", lambda: export.to_json(reports), f"shatter_{when}.json",
                         f"dl_shatter_{when}")
 
 
-with common.shown_errors("The gradients could not be computed"):
+with frame.shown_errors("The gradients could not be computed"):
     st.subheader("At initialisation")
     show([at_init(s.spec_hash(), s) for s in (plain, residual)], "init")
 
 st.subheader("How lag-1 correlation falls with depth")
 depths = tuple(d for d in (1, 2, 4, 8, 16, 32, 50) if d <= ctx.cfg.max_depth)
 betas = tuple(sorted({1.0, spec.residual_scale} - {0.0}))
-with common.shown_errors("The depth sweep could not be computed"):
+with frame.shown_errors("The depth sweep could not be computed"):
     sweep = by_depth(depths, spec.width, betas)
-    common.chart(lag1_depth_figure(sweep), "lag1_depth")
+    frame.chart(lag1_depth_figure(sweep), "lag1_depth")
     d1, d2 = st.columns(2)
     with d1:
-        common.download("Lag-1 by depth (CSV)", lambda: export.rows_to_csv(export.lag1_rows(sweep)),
+        frame.download("Lag-1 by depth (CSV)", lambda: export.rows_to_csv(export.lag1_rows(sweep)),
                         "lag1_by_depth.csv", "dl_lag1_csv")
     with d2:
-        common.download("Lag-1 by depth (JSON)", lambda: export.to_json(sweep), "lag1_by_depth.json", "dl_lag1")
+        frame.download("Lag-1 by depth (JSON)", lambda: export.to_json(sweep), "lag1_by_depth.json", "dl_lag1")
 
 st.subheader("After training on the 1-D task")
-pair: PairSession = common.state("shatter_pair", lambda: PairSession(ctx.sid))
+pair: PairSession = frame.state("shatter_pair", lambda: PairSession(ctx.sid))
 
 
 def _train() -> None:
@@ -96,7 +97,7 @@ keys = [pair.keys[r] for r in ("plain", "residual") if r in pair.keys]
 if keys:
     live.poll(ctx, keys, lambda snaps: [live.status_ui(ctx, s) for s in snaps])
     snaps = live.snapshots(ctx, keys)
-    if live.settled(snaps) and len(snaps) == 2:
-        with common.shown_errors("The trained nets' gradients could not be computed"):
+    if run_view.settled(snaps) and len(snaps) == 2:
+        with frame.shown_errors("The trained nets' gradients could not be computed"):
             show(trained(tuple((s["key"], s["step"]) for s in snaps), ctx,
                          (pair.specs["plain"], pair.specs["residual"])), "trained")

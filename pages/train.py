@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import common, live
+from resnet_viz.ui import frame, live, run_view
 from resnet_viz import export
 from resnet_viz.figures.boundary import boundary_pair
 from resnet_viz.figures.memo import runs_signature
-from resnet_viz.figures.runs import run_label
+from resnet_viz.labels import run_label
 from resnet_viz.figures.training import loss_curves
-from resnet_viz.session import comparison_pair
+from resnet_viz.serve.pair import comparison_pair
 from resnet_viz.spec import SYNTHETIC_2D
 
-ctx = common.page("Train & compare: plain vs residual")
+ctx = frame.page("Train & compare: plain vs residual")
 spec = ctx.spec
 plain, residual = comparison_pair(spec)
 st.markdown(f"A **{plain.depth}-layer plain net** (vermillion) against its **residual twin** (blue): "
@@ -50,9 +50,9 @@ def render(snaps: list[dict]) -> None:
     runs = snaps + overlays
     sig = runs_signature(runs)             # the same run at the same step: one figure for all
     with st.container(horizontal=True):
-        common.shared_chart(("loss", log_loss, sig), lambda: loss_curves(runs, "loss", log_y=log_loss),
+        frame.shared_chart(("loss", log_loss, sig), lambda: loss_curves(runs, "loss", log_y=log_loss),
                             "loss_chart")
-        common.shared_chart(("acc", sig), lambda: loss_curves(runs, "acc"), "acc_chart")
+        frame.shared_chart(("acc", sig), lambda: loss_curves(runs, "acc"), "acc_chart")
 
 
 with charts:
@@ -68,21 +68,21 @@ with charts:
 
 if len(snaps) == 2 and ctx.pair.specs["plain"].dataset in SYNTHETIC_2D:
     with boundary_area:
-        if live.settled(snaps):
-            with common.shown_errors("The decision boundaries could not be drawn"):
+        if run_view.settled(snaps):
+            with frame.shown_errors("The decision boundaries could not be drawn"):
                 at = tuple((s["key"], s["step"]) for s in snaps)  # what the grids are of
                 grids, x, y = live.boundaries(at, ctx, ctx.pair.specs["plain"])
                 titles = [run_label(s) for s in snaps]
-                common.shared_chart(("boundary", at, tuple(titles)),
+                frame.shared_chart(("boundary", at, tuple(titles)),
                                     lambda: boundary_pair(grids[0], grids[1], x, y, titles=titles),
                                     "boundary")
                 both = {"plain": grids[0], "residual": grids[1]}
                 d1, d2 = st.columns(2)
                 with d1:
-                    common.download("Boundaries (CSV)", lambda: export.rows_to_csv(export.grid_rows(both)),
+                    frame.download("Boundaries (CSV)", lambda: export.rows_to_csv(export.grid_rows(both)),
                                     "decision_boundaries.csv", "dl_boundary_csv")
                 with d2:
-                    common.download("Boundaries (JSON)", lambda: export.to_json(both),
+                    frame.download("Boundaries (JSON)", lambda: export.to_json(both),
                                     "decision_boundaries.json", "dl_boundary")
         else:
             st.caption("The decision boundaries appear when the runs pause or end.")

@@ -8,19 +8,18 @@ and text cells that a spreadsheet would run as a formula (=, +, -, @) prefixed w
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
-import json
 import math
-from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .figures.runs import run_labels
+from resnet_viz.jsonsafe import dumps, to_jsonable
+from resnet_viz.train.history import HISTORY_KEYS
+from resnet_viz.labels import run_labels
 
 Run = Mapping[str, Any]
-HISTORY_COLUMNS = ("step", "train_loss", "train_acc", "val_loss", "val_acc")
+HISTORY_COLUMNS = HISTORY_KEYS
 SPEC_COLUMNS = ("model", "depth", "shortcut", "shortcut_mask", "seed")
 
 
@@ -141,7 +140,7 @@ def attribution_map_rows(result: Run) -> list[dict[str, Any]]:
     rows = []
     for method in ("saliency", "integrated"):
         for kind, arr in (result.get(method) or {}).items():
-            maps = np.asarray(to_plain(arr), dtype=np.float64)
+            maps = np.asarray(to_jsonable(arr), dtype=np.float64)
             while maps.ndim > 3 and maps.shape[0] == 1:
                 maps = maps[0]                             # (1, C, H, W) -> (C, H, W)
             maps = maps.reshape((1,) * (3 - maps.ndim) + maps.shape) if maps.ndim < 3 else maps
@@ -174,28 +173,4 @@ def grid_rows(grids: Mapping[str, Run]) -> list[dict[str, Any]]:
     return rows
 
 
-def to_plain(obj: Any) -> Any:
-    """``obj`` with numpy/torch values, tuples, sets, dataclasses and paths turned into JSON
-    types, and NaN/±inf into None (JSON has no NaN; ``json.dumps`` would write invalid JSON)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if obj is None or isinstance(obj, (bool, int, str)):
-        return obj
-    if isinstance(obj, Mapping):
-        return {str(k): to_plain(v) for k, v in obj.items()}
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return to_plain(dataclasses.asdict(obj))
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "tolist"):                   # numpy arrays and scalars, torch tensors
-        return to_plain(obj.detach().cpu().tolist() if hasattr(obj, "detach") else obj.tolist())
-    if isinstance(obj, (set, frozenset)):
-        return [to_plain(v) for v in sorted(obj, key=repr)]
-    if isinstance(obj, Iterable) and not isinstance(obj, (bytes, bytearray)):
-        return [to_plain(v) for v in obj]
-    return str(obj)
-
-
-def to_json(obj: Any, indent: int | None = None) -> str:
-    """Strict JSON for a download button: numpy/torch scalars as numbers, NaN as null."""
-    return json.dumps(to_plain(obj), indent=indent, allow_nan=False, ensure_ascii=False)
+to_json = dumps  # the download buttons' name for the one encoder

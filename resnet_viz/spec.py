@@ -1,63 +1,32 @@
 """The experiment spec: one frozen, typed dataclass that holds every knob.
 
-It is the cache key (``spec_hash``), the CLI's flags and the app's URL. Parsing never
-raises on user input: bad or unknown values fall back to defaults and each fallback is
-reported as a human-readable notice (TensorFlow Playground's ``state.ts`` pattern).
+It is the cache key (``spec_hash``), the CLI's flags and the app's URL, so it stays a plain
+stdlib dataclass; its checks are pydantic types built from the tables below
+(``resnet_viz.validation``). Parsing never raises on user input: bad or unknown values fall
+back to defaults, each reported as a notice that carries its structured ``Problem``.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-import math
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Annotated, Any, Callable, Mapping, Sequence
 
-# Name-keyed tables: the spec stores only strings and numbers.
-MODELS = ("mlp", "cnn")
-BLOCKS = ("basic", "bottleneck")
-SHORTCUTS = ("none", "identity", "projection", "gated")
-RESIDUAL_SHORTCUTS = ("identity", "projection", "gated")
-NORMS = ("batch", "none")
-ACTIVATIONS = ("relu", "leaky_relu", "tanh", "gelu")
-INITS = ("he", "xavier", "zero_last_bn")
-SYNTHETIC_2D = ("spirals", "circles", "xor", "moons", "gaussians")
-IMAGE_DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
-DATASETS = SYNTHETIC_2D + ("grid1d",) + IMAGE_DATASETS
-OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("constant", "step", "cosine")
-DEVICES = ("auto", "cpu", "cuda")
+from resnet_viz.validation import (Notice, Problem, between, check, from_text, one_of, optional_model, plain,
+                                   problems_in, read, typed)
 
-# (min, max) for numeric knobs. Maxima are sanity bounds, not classroom limits
-# (the teacher config narrows those).
-RANGES: dict[str, tuple[float, float]] = {
-    "depth": (1, 1000),
-    "width": (2, 1024),
-    "mlp_block_layers": (1, 2),
-    "residual_scale": (0.0, 4.0),
-    "gate_bias": (-10.0, 10.0),
-    "n_samples": (16, 200_000),
-    "noise": (0.0, 2.0),
-    "val_fraction": (0.05, 0.5),
-    "lr": (1e-6, 10.0),
-    "momentum": (0.0, 0.999),
-    "weight_decay": (0.0, 0.1),
-    "warmup_steps": (0, 100_000),
-    "batch_size": (1, 4096),
-    "steps": (1, 1_000_000),
-    "eval_every": (1, 100_000),
-    "log_every": (1, 100_000),
-    "seed": (0, 2**31 - 1),
-}
-CHOICES: dict[str, tuple[str, ...]] = {
-    "model": MODELS, "block": BLOCKS, "shortcut": SHORTCUTS, "norm": NORMS,
-    "activation": ACTIVATIONS, "init": INITS, "dataset": DATASETS,
-    "optimizer": OPTIMIZERS, "lr_schedule": SCHEDULES, "device": DEVICES,
-}
+from resnet_viz.choices import (ACTIVATIONS, AUGMENTS, BLOCKS, CHOICES, DATASET_SHAPES, DATASETS,  # noqa: F401
+                                DEVICES, IMAGE_DATASETS, INITS, MODELS, NORMS, OPTIMIZERS, RANGES,
+                                RESIDUAL_SHORTCUTS, SCHEDULES, SHORTCUTS, SYNTHETIC_2D)
 
 
 class SpecError(ValueError):
-    """A spec that cannot be built as asked; the message is meant for a person."""
+    """A spec that cannot be built as asked: the message for people, ``problems`` for code."""
+
+    def __init__(self, problems: str | Sequence[Problem]) -> None:
+        self.problems = [Problem("", problems)] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(p.message for p in self.problems))
 
 
 @dataclass(frozen=True)
@@ -82,6 +51,10 @@ class ExperimentSpec:
     n_samples: int = 2000           # synthetic sets: points; image sets: cap on examples used
     noise: float = 0.1
     val_fraction: float = 0.2
+    augment: str = "none"           # none | he (§4.2: pad 4, random crop, flip; image sets only)
+    folder_id: str = ""             # dataset "folder": id of your images in the data folder (data.image_folder)
+    image_size: int = 32            # dataset "folder": images are square, this many pixels a side
+    folder_classes: int = 2         # dataset "folder": how many class sub-folders it has
     # --- optimisation ---
     optimizer: str = "sgd"
     lr: float = 0.1
@@ -95,13 +68,20 @@ class ExperimentSpec:
     log_every: int = 10             # probes (gradient norms, responses) every this many steps
     seed: int = 0
     device: str = "auto"            # auto = CUDA when available, else CPU
+    init_from: str = ""             # id of a checkpoint in the data folder (nets.checkpoints); "" = He init
 
     def __post_init__(self) -> None:
-        problems = validate(self)
+        problems = spec_problems(vars(self))
         if problems:
-            raise SpecError("; ".join(problems))
+            raise SpecError(problems)
 
     # --- derived ---
+    def data_shape(self) -> tuple[tuple[int, ...], int]:
+        """(input shape, number of classes) of the dataset, without loading it."""
+        if self.dataset == "folder":
+            return (3, self.image_size, self.image_size), self.folder_classes
+        return DATASET_SHAPES[self.dataset]
+
     @property
     def n_blocks(self) -> int:
         """Residual blocks in the net (the length the shortcut mask must have)."""
@@ -124,22 +104,26 @@ class ExperimentSpec:
         return self.replace(shortcut="none", shortcut_mask="")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # what dataclasses.asdict gives (every field is a scalar), without its deep copy
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def spec_hash(self) -> str:
-        """Stable across processes and Python versions (unlike ``hash()``)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """Stable across processes and Python versions (unlike ``hash()``), and across
+        versions of the lab: a field added later counts only when it is not at its default,
+        so every run stored before it keeps its key."""
+        values = {k: v for k, v in self.to_dict().items()
+                  if not (k in ADDED_LATER and v == ADDED_LATER[k])}
+        blob = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def to_query_params(self) -> dict[str, str]:
         """Only non-default fields, so shared links stay short."""
-        default = ExperimentSpec()
-        return {f.name: _fmt(getattr(self, f.name)) for f in fields(self)
-                if getattr(self, f.name) != getattr(default, f.name)}
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self)
+                if getattr(self, f.name) != getattr(_DEFAULT, f.name)}
 
     @classmethod
     def from_query_params(cls, params: Mapping[str, Any],
-                          base: "ExperimentSpec | None" = None) -> tuple["ExperimentSpec", list[str]]:
+                          base: "ExperimentSpec | None" = None) -> tuple["ExperimentSpec", list[Notice]]:
         return parse_spec(params, base)
 
 
@@ -155,158 +139,138 @@ def valid_cnn_depths(block: str = "basic", max_depth: int = 1000) -> list[int]:
     return list(range(per + 2, max_depth + 1, per))
 
 
-def validate(spec: ExperimentSpec) -> list[str]:
-    """All problems with a spec, each a sentence a student can act on."""
-    problems: list[str] = []
-    for f in fields(spec):
-        v = getattr(spec, f.name)
-        if f.name in CHOICES and v not in CHOICES[f.name]:
-            problems.append(f"{f.name} must be one of {', '.join(CHOICES[f.name])} (got {v!r})")
-        if f.name in RANGES:
-            lo, hi = RANGES[f.name]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                problems.append(f"{f.name} must be a finite number (got {v!r})")
-            elif f.type in ("int", int) and not float(v).is_integer():
-                problems.append(f"{f.name} must be a whole number (got {v!r})")
-            elif not lo <= v <= hi:
-                problems.append(f"{f.name} must be between {_fmt(lo)} and {_fmt(hi)} (got {_fmt(v)})")
-    if problems:
-        return problems
-    if spec.model == "cnn":
-        per = 9 if spec.block == "bottleneck" else 6
-        if spec.depth < per + 2 or (spec.depth - 2) % per:
-            problems.append(f"a {spec.block} CNN needs depth = {per}n+2, e.g. "
-                            f"{', '.join(map(str, valid_cnn_depths(spec.block)[:5]))} (got {spec.depth})")
-        if spec.width > 256:
-            problems.append(f"CNN width (stage-1 filters) must be at most 256 (got {spec.width})")
-        if spec.dataset not in IMAGE_DATASETS:
-            problems.append(f"the CNN needs an image dataset ({', '.join(IMAGE_DATASETS)}), not {spec.dataset}")
-    elif spec.depth % spec.mlp_block_layers:
-        problems.append(f"depth {spec.depth} is not a multiple of mlp_block_layers={spec.mlp_block_layers}")
-    if spec.model == "mlp" and spec.block != "basic":
-        problems.append("block='bottleneck' exists only for the CNN")
-    mask = spec.shortcut_mask
-    if mask and not problems:
-        if set(mask) - {"0", "1"}:
-            problems.append(f"shortcut_mask must contain only 0 and 1 (got {mask!r})")
-        elif len(mask) != spec.n_blocks:
-            problems.append(f"shortcut_mask needs one digit per block: {spec.n_blocks} (got {len(mask)})")
-    return problems
+# --- validation: each field alone (pydantic, see resnet_viz.validation), then together ---
+
+_KINDS = {"int": int, "float": float, "str": str}
+# field -> default: left out of spec_hash at that default, so runs stored before keep their key
+ADDED_LATER = {"augment": "none", "init_from": "", "folder_id": "", "image_size": 32, "folder_classes": 2}
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return repr(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
-    return str(v)
+def _content_id(value: Any) -> bool:
+    return isinstance(value, str) and (value == "" or (len(value) == 16 and not set(value) - set("0123456789abcdef")))
+_RESET_ORDER = ("shortcut_mask", "augment", "mlp_block_layers", "depth", "block", "width", "dataset", "model")
 
 
-def _coerce(name: str, typ: Any, raw: Any) -> Any:
-    if isinstance(raw, (list, tuple)):  # st.query_params may hand lists
-        raw = raw[-1] if raw else ""
-    text = str(raw).strip()
-    if typ in ("int", int):
-        val = float(text)
-        if not val.is_integer():
-            raise ValueError("not a whole number")
-        return int(val)
-    if typ in ("float", float):
-        val = float(text)
-        if not math.isfinite(val):
-            raise ValueError("not finite")
-        return val
-    return text
+def _binary(mask: Any) -> bool:
+    return isinstance(mask, str) and not set(mask) - {"0", "1"}
+
+
+def _field_types(reader: Callable[[str, type], Any]) -> dict[str, Any]:
+    """Every spec field as a pydantic type: ``reader`` for its kind, then the tables' checks.
+    Built from ``fields()`` and the tables, so a new knob needs no second declaration."""
+    types = {}
+    for f in fields(ExperimentSpec):
+        kind = _KINDS[f.type]     # "int": the annotations are strings (from __future__)
+        checks = ([between(f.name, *RANGES[f.name])] if f.name in RANGES else
+                  [one_of(f.name, CHOICES[f.name])] if f.name in CHOICES else
+                  [check(f.name, _binary, "contain only 0 and 1")] if f.name == "shortcut_mask" else
+                  [check(f.name, _content_id, "be an id of 16 hex digits")] if f.name in ("init_from", "folder_id")
+                  else [])
+        types[f.name] = Annotated[(kind, reader(f.name, kind), *checks)]
+    return types
+
+
+_FROM_TEXT = optional_model("SpecFromText", _field_types(from_text))   # URL, form, CLI strings
+_TYPED = optional_model("SpecValues", _field_types(typed))              # ExperimentSpec(...) in code
+
+
+def spec_problems(values: Mapping[str, Any]) -> list[Problem]:
+    """All problems with a full set of spec values, each a sentence a student can act on:
+    the fields one by one, then (once each is fine alone) how they combine."""
+    return problems_in(_TYPED, values) or conflicts(values)
+
+
+def conflicts(v: Mapping[str, Any]) -> list[Problem]:
+    """Clashes of values that are each valid alone. Each problem blames the field that
+    ``parse_spec`` resets first and relates the others whose reset could also fix it."""
+    found: list[Problem] = []
+
+    def clash(field: str, message: str, *related: str) -> None:
+        found.append(Problem(field, message, related=related, cross_field=True))
+
+    depth, block, layers, mask = v["depth"], v["block"], v["mlp_block_layers"], v["shortcut_mask"]
+    if v["model"] == "cnn":
+        per = 9 if block == "bottleneck" else 6
+        if depth < per + 2 or (depth - 2) % per:
+            examples = ", ".join(map(str, valid_cnn_depths(block)[:5]))
+            clash("depth", f"a {block} CNN needs depth = {per}n+2, e.g. {examples} (got {depth})", "model")
+        if v["width"] > 256:
+            clash("width", f"CNN width (stage-1 filters) must be at most 256 (got {v['width']})", "model")
+        if v["dataset"] not in IMAGE_DATASETS:
+            clash("dataset", f"the CNN needs an image dataset ({', '.join(IMAGE_DATASETS)}), not {v['dataset']}",
+                  "model")
+    elif depth % layers:
+        clash("mlp_block_layers", f"depth {depth} is not a multiple of mlp_block_layers={layers}", "depth")
+    if v["dataset"] == "folder" and not v["folder_id"]:
+        clash("dataset", "dataset=folder needs folder_id: upload or read a folder of images first", "folder_id")
+    if v["augment"] != "none" and v["dataset"] not in IMAGE_DATASETS:
+        clash("augment", f"augmentation crops and flips images; {v['dataset']} is not an image set", "dataset")
+    if v["model"] == "mlp" and block != "basic":
+        clash("block", "block='bottleneck' exists only for the CNN", "model")
+    if mask and not found and len(mask) != (blocks := n_blocks(v["model"], depth, block, layers)):
+        clash("shortcut_mask", f"shortcut_mask needs one digit per block: {blocks} (got {len(mask)})")
+    return found
 
 
 def parse_spec(params: Mapping[str, Any],
-               base: ExperimentSpec | None = None) -> tuple[ExperimentSpec, list[str]]:
+               base: ExperimentSpec | None = None) -> tuple[ExperimentSpec, list[Notice]]:
     """Build a spec from untrusted strings (URL, form, CLI). Never raises.
 
-    Unknown keys are ignored silently (links from newer versions still open); a value
-    that does not parse or is out of range is replaced by the default and reported.
-    If the combination is still impossible (e.g. CNN depth 21) the offending fields are
-    reset one by one, the model-shaping ones first.
+    The notices are sentences for people (``str``), each carrying its :class:`Problem`
+    (``.field``, ``.message``, ``.cross_field``): act on those, not on the words.
     """
-    base = base or ExperimentSpec()
-    notices: list[str] = []
-    values = base.to_dict()
-    known = {f.name: f for f in fields(ExperimentSpec)}
-    for key, raw in params.items():
-        if key not in known:
-            continue
-        f = known[key]
-        try:
-            val = _coerce(key, f.type, raw)
-        except (ValueError, OverflowError):
-            notices.append(f"{key}={str(raw)[:40]!r} is not a valid {f.type}; "
-                           f"using the default {_fmt(getattr(base, key))}")
-            continue
-        trial = dict(values, **{key: val})
-        single = [p for p in _field_problems(key, val)]
-        if single:
-            notices.append(f"{single[0]}; using the default {_fmt(getattr(base, key))}")
-            continue
-        values = trial
-    # Cross-field checks: reset fields (most specific first) until the spec is valid.
-    for key in ("shortcut_mask", "mlp_block_layers", "depth", "block", "width", "dataset", "model"):
-        try:
-            return ExperimentSpec(**values), notices
-        except SpecError as err:
-            if not _mentions(err, key):
-                continue
-            notices.append(f"{err}; resetting {key} to {_fmt(getattr(base, key))}")
-            values[key] = getattr(base, key)
+    spec, found = parse_spec_problems(params, base)
+    return spec, [_notice(p) for p in found]
+
+
+def parse_spec_problems(params: Mapping[str, Any],
+                        base: ExperimentSpec | None = None) -> tuple[ExperimentSpec, list[Problem]]:
+    """``parse_spec`` with the structured problems. Unknown keys are ignored (links from newer
+    versions still open); a value that does not parse or is out of range falls back to
+    ``base``'s; then clashing fields (CNN depth 21) are reset, the most specific first."""
+    base = base or _DEFAULT
+    fallbacks = base.to_dict()
+    given = {k: _last(v) for k, v in params.items() if k in fallbacks}
+    parsed, found = read(_FROM_TEXT, given, fallbacks)
+    values = {**fallbacks, **parsed}
+    for key in _RESET_ORDER:
+        clashes = conflicts(values)
+        if not clashes:
+            break
+        blamed = [c for c in clashes if c.involves(key)]
+        if blamed:
+            found.append(Problem(key, "; ".join(c.message for c in blamed), fallbacks[key],
+                                 tuple(r for c in blamed for r in c.related), cross_field=True))
+            values[key] = fallbacks[key]
     try:
-        return ExperimentSpec(**values), notices
+        return ExperimentSpec(**values), found
     except SpecError as err:
-        notices.append(f"{err}; using the default experiment")
-        return base, notices
+        return base, found + [Problem("", str(err), base, cross_field=True)]
 
 
-_MENTIONS = {
-    "shortcut_mask": ("shortcut_mask",),
-    "block": ("exists only for the CNN",),
-    "mlp_block_layers": ("mlp_block_layers",),
-    "depth": ("depth",),
-    "width": ("width",),
-    "dataset": ("dataset", "the CNN needs"),
-    "model": ("CNN",),
-}
+def _last(raw: Any) -> Any:
+    """st.query_params may hand a list for a repeated key: the last one wins."""
+    return (raw[-1] if raw else "") if isinstance(raw, (list, tuple)) else raw
 
 
-def _mentions(err: Exception, key: str) -> bool:
-    return any(word in str(err) for word in _MENTIONS[key])
+def _notice(p: Problem) -> Notice:
+    """A problem as a sentence that also says what was used instead."""
+    done = ("using the default experiment" if not p.field else
+            f"resetting {p.field} to {plain(p.fallback)}" if p.cross_field else
+            f"using the default {plain(p.fallback) or '(none)'}")
+    return Notice(p, f"{p.message}; {done}")
 
 
-def _field_problems(name: str, val: Any) -> list[str]:
-    if name in CHOICES and val not in CHOICES[name]:
-        return [f"{name} must be one of {', '.join(CHOICES[name])} (got {str(val)[:40]!r})"]
-    if name in RANGES:
-        lo, hi = RANGES[name]
-        if not lo <= val <= hi:
-            return [f"{name} must be between {_fmt(lo)} and {_fmt(hi)} (got {_fmt(val)})"]
-    if name == "shortcut_mask" and set(str(val)) - {"0", "1"}:
-        return [f"shortcut_mask must contain only 0 and 1 (got {str(val)[:40]!r})"]
-    return []
-
-
-def spec_from_json(text: str) -> tuple[ExperimentSpec, list[str]]:
+def spec_from_json(text: str) -> tuple[ExperimentSpec, list[Notice]]:
     """Parse a spec saved as JSON (run store, exported results)."""
     try:
         data = json.loads(text)
+        problem = "" if isinstance(data, dict) else "spec JSON is not an object"
     except json.JSONDecodeError as err:
-        return ExperimentSpec(), [f"spec is not valid JSON ({err.msg}); using the default"]
-    if not isinstance(data, dict):
-        return ExperimentSpec(), ["spec JSON is not an object; using the default"]
+        problem = f"spec is not valid JSON ({err.msg})"
+    if problem:
+        return _DEFAULT, [Notice(Problem("", problem, _DEFAULT), f"{problem}; using the default")]
     return parse_spec({k: v for k, v in data.items() if v is not None})
 
 
-# Input shape and number of classes of each dataset, known without loading it (the
-# architecture page draws a net before any data is read).
-DATASET_SHAPES: dict[str, tuple[tuple[int, ...], int]] = {
-    **{name: ((2,), 2) for name in SYNTHETIC_2D},
-    "grid1d": ((1,), 2),
-    "digits": ((1, 8, 8), 10),
-    "mnist": ((1, 28, 28), 10),
-    "fashion_mnist": ((1, 28, 28), 10),
-    "cifar10": ((3, 32, 32), 10),
-}
+_DEFAULT = ExperimentSpec()

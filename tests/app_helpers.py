@@ -27,7 +27,7 @@ def _our_threads() -> list[str]:
 
 
 def host_processes() -> list[int]:
-    """Live trainer hosts (``python -m resnet_viz.host``) started by this process."""
+    """Live trainer hosts (``python -m resnet_viz.serve.worker_host``) started by this process."""
     me, found = str(os.getpid()), []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -36,7 +36,7 @@ def host_processes() -> list[int]:
         except OSError:
             continue
         parent, state = stat.rsplit(")", 1)[1].split()[1], stat.rsplit(")", 1)[1].split()[0]
-        if parent == me and state != "Z" and b"resnet_viz.host" in cmd:
+        if parent == me and state != "Z" and b"resnet_viz.serve.worker_host" in cmd:
             found.append(int(pid))
     return found
 
@@ -54,17 +54,18 @@ def app_env_procs(tmp_path, monkeypatch):
 
 
 def _app_env(tmp_path, monkeypatch, processes: bool):
-    from pages import common
     cfg = tmp_path / "classroom.toml"
     # Threads, not worker processes: two fresh hosts per test would add ~4 s to each of them.
     # test_procs.py and the browser tests cover the process pool.
     cfg.write_text(f'data_dir = "{tmp_path / "data"}"\nmax_concurrent_jobs = 2\n'
                    f'worker_processes = {str(processes).lower()}\n')
     monkeypatch.setenv("RESNET_VIZ_CONFIG", str(cfg))
-    common.services.clear()
+    st.cache_resource.clear()
     st.cache_data.clear()
     yield tmp_path
-    common.services.clear()            # on_release: reaper stopped, queue shut down and joined
+    # on_release: reaper stopped, queue shut down and joined (frame.services), the lessons'
+    # analysis pool shut down and joined (pages/lessons.py)
+    st.cache_resource.clear()
     st.cache_data.clear()
     assert _our_threads() == [], "leaked worker or reaper threads"
     assert host_processes() == [], "leaked trainer host processes"
@@ -72,7 +73,7 @@ def _app_env(tmp_path, monkeypatch, processes: bool):
 
 def open_app(page: str | None = None, params: dict[str, str] | None = None) -> AppTest:
     """app.py run once with ``params`` in the URL, then switched to ``pages/<page>.py``."""
-    at = AppTest.from_file(str(APP), default_timeout=90)
+    at = AppTest.from_file(str(APP), default_timeout=300)
     at.query_params = dict(params if params is not None else TINY)
     at.run()
     if page:
@@ -81,7 +82,7 @@ def open_app(page: str | None = None, params: dict[str, str] | None = None) -> A
 
 
 def services():
-    from pages import common
+    from resnet_viz.ui import frame as common
     return common.services()
 
 

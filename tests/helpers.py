@@ -1,6 +1,6 @@
 """Test helper: a tiny, self-contained trainer on sklearn's 8x8 digits.
 
-Independent of ``resnet_viz.training`` on purpose, so analysis tests do not break when the
+Independent of ``resnet_viz.train.trainer`` on purpose, so analysis tests do not break when the
 trainer changes. Plain SGD with momentum 0.9, batch 128, a seeded batch order.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from resnet_viz.models import Net, build_model
+from resnet_viz.nets.models import Net, build_model
 from resnet_viz.spec import ExperimentSpec
 
 

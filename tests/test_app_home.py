@@ -45,3 +45,27 @@ def test_page_parameters_that_are_not_knobs_survive(app_env):
     assert param(at, "lesson") == "degradation" and param(at, "depth") == "6"
     at.sidebar.select_slider(key="knob_depth").set_value(8).run()
     assert param(at, "lesson") == "degradation" and param(at, "depth") == "8"
+
+
+def test_a_page_that_ran_without_app_py_is_rerun_through_it(app_env):
+    """``pages/`` beside app.py starts Streamlit in its legacy mode, which AppTest enters on
+    every run: a switched-to page first runs alone, then ``frame.page`` reruns it through
+    app.py (``st.navigation``), which leaves the legacy mode and draws the frame."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    at = open_app("architecture")
+    no_exception(at)
+    assert at.title[0].value.startswith("Architecture") and not at.error
+    assert at.sidebar.select_slider(key="knob_depth").value == 4            # the frame, from the URL
+    assert PagesManager.uses_pages_directory is False
+    assert "_legacy_rerun" not in at.session_state and "_framed" not in at.session_state
+
+
+def test_a_page_started_on_its_own_says_how_to_start_the_app(app_env):
+    from streamlit.testing.v1 import AppTest
+
+    from app_helpers import APP
+
+    at = AppTest.from_file(str(APP.parent / "pages" / "home.py"), default_timeout=300).run()
+    assert [e.value for e in at.error] == ["Start the app with `streamlit run app.py`."]
+    assert not at.title

@@ -14,7 +14,7 @@ def test_list_compare_export_delete(app_env):
     no_exception(at)
     assert len(at.dataframe[0].value) == 2
     at.multiselect(key="runs_pick").set_value(keys).run()
-    assert len(chart_titled(at, "Loss during training")["data"]) == 4
+    assert len(chart_titled(at, "Loss during training")["data"]) == 6     # train, val, train batches x 2
     assert len(at.get("download_button")) == 2
     at.checkbox(key="runs_sure").check().run()
     at.button(key="runs_delete").click().run()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from app_helpers import TINY, app_env, app_env_procs, chart_titled, no_exception, open_app, services, train_pair, wait_jobs  # noqa: F401
-from resnet_viz.session import load_run
+from resnet_viz.serve.pair import load_run
 
 
 def _points(fig: dict) -> list[int]:
@@ -16,7 +16,7 @@ def test_start_trains_the_pair_and_the_curves_fill(app_env):
     keys = train_pair(at)
     no_exception(at)
     loss = chart_titled(at, "Loss during training")
-    assert len(loss["data"]) == 4 and min(_points(loss)) == 4      # train + val for plain and residual
+    assert len(loss["data"]) == 6 and min(_points(loss)) == 4      # train, val, train batches for both nets
     assert chart_titled(at, "Decision boundaries")                   # moons is 2-D
     assert {i.key for i in at.session_state["shelf"].items} == set(keys)
     assert [p.value for p in at.get("progress")] == [100, 100]
@@ -30,7 +30,7 @@ def test_a_pair_trained_in_worker_processes_shows_the_same_curves(app_env_procs)
     no_exception(at)
     assert len(pool.pids()) == 2                                     # one host per concurrent job
     loss = chart_titled(at, "Loss during training")
-    assert len(loss["data"]) == 4 and min(_points(loss)) == 4
+    assert len(loss["data"]) == 6 and min(_points(loss)) == 4
     assert chart_titled(at, "Decision boundaries")                   # weights came back from a host
     assert {i.key for i in at.session_state["shelf"].items} == set(keys)
 

@@ -61,7 +61,7 @@ def server(tmp_path_factory):
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        end = time.monotonic() + 90
+        end = time.monotonic() + 300
         while not _healthy(url):
             assert proc.poll() is None, (tmp / "server.log").read_text()[-3000:]
             assert time.monotonic() < end, "the server did not become healthy"
@@ -91,7 +91,7 @@ def browser(server):
 
 def _open(browser, url: str, height: int = 1600):
     page = browser.new_page(viewport={"width": 1400, "height": height})
-    page.set_default_timeout(45_000)
+    page.set_default_timeout(180_000)
     page.goto(url)
     page.wait_for_selector('[data-testid="stMainBlockContainer"] h1')
     return page

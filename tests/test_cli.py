@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from resnet_viz import cli
-from resnet_viz.cli import main
-from resnet_viz.data import DataError, load_dataset
-from resnet_viz.models import build_model
+from resnet_viz.cli import main as cli
+from resnet_viz.cli import options
+from resnet_viz.cli import train as cli_train
+from resnet_viz.cli.main import main
+from resnet_viz.data.datasets import DataError, load_dataset
+from resnet_viz.nets.models import build_model
 from resnet_viz.spec import ExperimentSpec
 
 TINY = ["--dataset", "moons", "--depth", "4", "--width", "8", "--n_samples", "200"]
@@ -57,7 +59,7 @@ def test_train_json_has_the_schema_and_aligned_series(tmp_path, capsys):
     assert len(doc["grad_norms"]) == len(doc["response_std"]) == len(doc["probe_step"])
     assert all(len(row) == len(net.weight_layers()) for row in doc["grad_norms"])
     assert all(len(row) == len(net.response_layers()) for row in doc["response_std"])
-    from resnet_viz.training import model_from_bytes
+    from resnet_viz.train.trainer import model_from_bytes
     model_from_bytes(spec, out_model.read_bytes())  # loads into the same architecture
 
 
@@ -111,7 +113,7 @@ def test_sweep_2x2_writes_4_rows_as_json_and_csv(tmp_path, capsys):
     assert [(r["depth"], r["shortcut"]) for r in rows] == [
         (2, "none"), (2, "identity"), (4, "none"), (4, "identity")]
     assert all(r["error"] is None and r["step"] == 3 for r in rows)
-    assert all(set(cli.ROW_METRICS) <= set(r) for r in rows)
+    assert all(set(cli_train.ROW_METRICS) <= set(r) for r in rows)
     assert rows[0]["device"] == "auto" and rows[0]["device_used"] in ("cpu", "cuda")  # asked vs used
     with cs.open() as f:
         table = list(csv.DictReader(f))
@@ -151,7 +153,7 @@ def test_shatter_trained_uses_given_flags(tmp_path, capsys):
 
 
 def test_ctrl_c_still_writes_partial_results(tmp_path, capsys, monkeypatch):
-    from resnet_viz.training import Trainer
+    from resnet_viz.train.trainer import Trainer
     real = Trainer.train_steps
     calls = []
 
@@ -166,12 +168,12 @@ def test_ctrl_c_still_writes_partial_results(tmp_path, capsys, monkeypatch):
     code, _, _ = run(capsys, "train", *TINY, "--steps", "100", "--json", str(js))
     doc = json.loads(js.read_text())
     assert code == 130 and doc["final"]["stopped_reason"] == "interrupted by user"
-    assert doc["step"] == cli.CHUNK and doc["status"] == "stopped"
+    assert doc["step"] == cli_train.CHUNK and doc["status"] == "stopped"
 
 
 def test_json_has_no_nan(tmp_path):
     path = tmp_path / "x.json"
-    cli.write_json(str(path), {"a": [1.0, float("nan")], "b": {"c": float("inf")}})
+    options.write_json(str(path), {"a": [1.0, float("nan")], "b": {"c": float("inf")}})
     assert json.loads(path.read_text()) == {"a": [1.0, None], "b": {"c": None}}
 
 
@@ -190,9 +192,47 @@ def test_python_m_resnet_viz_exit_codes(tmp_path):
     js = tmp_path / "run.json"
     ok = subprocess.run([sys.executable, "-m", "resnet_viz", "train", *TINY, "--steps", "2",
                          "--json", str(js), "--threads", "1"],
-                        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+                        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(js.read_text())["step"] == 2
     bad = subprocess.run([sys.executable, "-m", "resnet_viz", "train", "--depth", "0"],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_an_output_path_that_is_a_folder_fails_before_training(tmp_path, capsys, monkeypatch):
+    from resnet_viz.train.trainer import Trainer
+    monkeypatch.setattr(Trainer, "train_steps", lambda *a: pytest.fail("trained before checking"))
+    code, _, err = run(capsys, "train", *TINY, "--steps", "5", "--json", str(tmp_path))
+    assert code == 2 and "is a folder" in err
+    assert not list(tmp_path.parent.glob(tmp_path.name + ".part"))
+
+
+def test_train_init_from_a_cifar_layout_checkpoint(tmp_path, capsys):
+    """--init-from PATH keeps a checked copy under its id, and the run starts from it."""
+    import torch
+
+    from test_nets_checkpoints import reference
+
+    from resnet_viz.nets.models import build_model
+    from resnet_viz.spec import ExperimentSpec
+    ckpt = tmp_path / "ref.th"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in reference().state_dict().items()}}, ckpt)
+    js, data = tmp_path / "run.json", tmp_path / "data"
+    code, _, err = run(capsys, "train", "--model", "cnn", "--depth", "20", "--width", "16", "--dataset",
+                       "digits", "--steps", "1", "--json", str(js), "--init-from", str(ckpt), "--data-dir", str(data))
+    assert code == 2 and "stem.conv.weight" in err      # 3-channel CIFAR weights on 1-channel digits
+    bad = tmp_path / "bad.th"
+    bad.write_bytes(b"not a checkpoint")
+    code, _, err = run(capsys, "train", *TINY, "--init-from", str(bad), "--data-dir", str(data))
+    assert code == 2 and "weights-only" in err
+    start = build_model(ExperimentSpec(dataset="moons", depth=4, width=8, seed=5))
+    torch.save(start.state_dict(), ckpt)
+    saved = tmp_path / "after.pt"
+    code, _, err = run(capsys, "train", *TINY, "--steps", "1", "--lr", "0.000001", "--json", str(js),
+                       "--init-from", str(ckpt), "--data-dir", str(data), "--save-model", str(saved))
+    assert code == 0, err
+    doc = json.loads(js.read_text())
+    assert len(doc["spec"]["init_from"]) == 16 and (data / "checkpoints" / f"{doc['spec']['init_from']}.pt").exists()
+    after = torch.load(saved, weights_only=True)
+    assert torch.allclose(after["stem.fc.weight"], start.state_dict()["stem.fc.weight"], atol=1e-4)

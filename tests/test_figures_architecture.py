@@ -7,7 +7,7 @@ import pytest
 
 from resnet_viz.figures import style
 from resnet_viz.figures.architecture import MAX_BOXES, architecture_diagram, architecture_table, stem_and_head
-from resnet_viz.models import build_model, count_params
+from resnet_viz.nets.models import build_model, count_params
 from resnet_viz.spec import ExperimentSpec
 
 

@@ -67,3 +67,18 @@ def test_block_bars_plain_vs_residual():
 def test_bad_map_shape_is_a_value_error():
     with pytest.raises(ValueError, match="expected an image"):
         attribution_maps_figure(np.zeros(5), {"none": np.zeros(5)}, {"none": np.zeros(5)})
+
+
+def test_block_chart_label_follows_the_method():
+    from resnet_viz.figures.attribution import block_attribution_figure
+    vals = {"none": [0.5] * 3, "identity": [1.0, -0.2, 0.3]}
+    assert "gradient × activation" in block_attribution_figure(vals).layout.yaxis.title.text
+    assert "conductance" in block_attribution_figure(vals, "conductance").layout.yaxis.title.text
+
+
+def test_completeness_reads_as_a_share_of_the_change():
+    from resnet_viz.figures.attribution import completeness_text
+    assert completeness_text(1.3, 13.0).startswith("The attributions add up to 90% of the class score's change")
+    assert "10.0% gap" in completeness_text(1.3, 13.0) and "More integration steps" in completeness_text(1.3, 13.0)
+    assert "More" not in completeness_text(0.01, 13.0)
+    assert "barely changes" in completeness_text(0.0, 0.0)

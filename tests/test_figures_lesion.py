@@ -7,7 +7,7 @@ from resnet_viz.analysis.paths import gradient_by_path_length, path_length_distr
 from resnet_viz.figures.lesion import (lesion_figure, lesion_k_figure, path_distribution_figure,
                                        paths_figure)
 from resnet_viz.figures.style import PLAIN, REFERENCE, RESIDUAL
-from resnet_viz.models import build_model
+from resnet_viz.nets.models import build_model
 from resnet_viz.spec import ExperimentSpec
 
 

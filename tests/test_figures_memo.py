@@ -5,11 +5,11 @@ import threading
 
 import plotly.graph_objects as go
 
-from resnet_viz.data import load_dataset
+from resnet_viz.data.datasets import load_dataset
 from resnet_viz.figures.memo import FigureMemo, SharedFigure, runs_signature, share
 from resnet_viz.figures.training import loss_curves
 from resnet_viz.spec import ExperimentSpec
-from resnet_viz.training import Trainer
+from resnet_viz.train.trainer import Trainer
 
 SPEC = ExperimentSpec(dataset="moons", depth=4, width=16, steps=60, eval_every=20, log_every=10)
 
@@ -111,14 +111,33 @@ def test_a_failed_build_does_not_strand_the_waiters():
 
     t = threading.Thread(target=first)
     t.start()
-    while "x" not in memo._building:
+    while not len(memo):             # the build has started
         pass
     waiter: list[go.Figure] = []
     w = threading.Thread(target=lambda: waiter.append(memo.get("x", go.Figure)))
     w.start()
     gate.set()
     t.join(10), w.join(10)
-    assert len(errors) == 1 and isinstance(waiter[0], go.Figure) and "x" not in memo._building
+    assert len(errors) == 1 and isinstance(waiter[0], go.Figure)
+    assert memo.get("x", broken) is waiter[0] and memo.builds == 1   # the waiter's figure is kept
+
+
+def test_a_tab_that_waits_too_long_draws_its_own_copy():
+    memo, gate = FigureMemo(wait_s=0.05), threading.Event()
+
+    def slow() -> go.Figure:
+        gate.wait(5)
+        return go.Figure()
+
+    built: list[go.Figure] = []
+    t = threading.Thread(target=lambda: built.append(memo.get("slow", slow)))
+    t.start()
+    while not len(memo):
+        pass
+    own = memo.get("slow", go.Figure)          # returns after wait_s, the build still going
+    gate.set()
+    t.join(10)
+    assert own is not built[0] and memo.get("slow", go.Figure) is built[0] and memo.builds == 1
 
 
 def test_a_shared_figure_hands_every_viewer_one_dict_with_the_same_content():

@@ -7,7 +7,7 @@ from resnet_viz.figures.shatter import (autocorrelation_figure, correlation_heat
                                         curve_colour, curve_label, gradient_figure,
                                         lag1_depth_figure)
 from resnet_viz.figures.style import PLAIN, REFERENCE, RESIDUAL, SCALED
-from resnet_viz.shatter import lag1_vs_depth, shatter_report
+from resnet_viz.analysis.shatter import lag1_vs_depth, noise_references, shatter_report
 from resnet_viz.spec import ExperimentSpec
 
 
@@ -35,7 +35,7 @@ def test_colours_and_labels():
 
 
 def test_gradient_figure(reports):
-    fig = gradient_figure(reports)
+    fig = gradient_figure(reports, references=noise_references(64))
     assert names(fig) == ["white noise (reference)", "brown noise (reference)", "plain, depth 1",
                           "plain, depth 12", "ResNet, depth 12", "ResNet β=0.1, depth 12"]
     assert [t.line.color for t in fig.data] == [REFERENCE, REFERENCE, PLAIN, PLAIN, RESIDUAL, SCALED]
@@ -48,12 +48,12 @@ def test_gradient_figure(reports):
 
 
 def test_gradient_figure_raw_without_references(reports):
-    fig = gradient_figure(reports[:1], references=False, normalise=False)
+    fig = gradient_figure(reports[:1], references=None, normalise=False)
     assert names(fig) == ["plain, depth 1"]
     assert list(fig.data[0].y) == pytest.approx(reports[0]["gradients"])
     assert "logit" in fig.layout.yaxis.title.text
     custom = gradient_figure([{"gradients": [0.0, 1.0, 0.0], "label": "mine", "kind": "identity"}],
-                             x=[-1, 0, 1], references=False)
+                             x=[-1, 0, 1], references=None)
     assert names(custom) == ["mine"] and custom.data[0].line.color == RESIDUAL
     with pytest.raises(ValueError):
         gradient_figure([])
@@ -70,13 +70,13 @@ def test_correlation_heatmap(reports):
 
 
 def test_autocorrelation_figure(reports):
-    fig = autocorrelation_figure(reports)
+    fig = autocorrelation_figure(reports, references=noise_references(64))
     assert names(fig)[:2] == ["white noise (reference)", "brown noise (reference)"]
     assert len(fig.data) == 6 and all(len(t.x) == 33 for t in fig.data)   # lags 0..n//2
     assert all(t.y[0] == pytest.approx(1.0) for t in fig.data)
     assert "Autocorrelation" in fig.layout.title.text
     assert "lag" in fig.layout.xaxis.title.text and "grid steps" in fig.layout.xaxis.title.text
-    short = autocorrelation_figure(reports[:1], references=False, max_lag=5)
+    short = autocorrelation_figure(reports[:1], references=None, max_lag=5)
     assert len(short.data) == 1 and len(short.data[0].y) == 6
 
 

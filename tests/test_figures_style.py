@@ -33,3 +33,13 @@ def test_a_figure_with_the_lean_template_is_much_smaller():
         fig.update_layout(template=template)
         return len(fig.to_json())
     assert size(style.template()) < 0.6 * size("plotly_white")   # measured 3.6 vs 6.6 kB
+
+
+def test_log_axes_tick_decades_when_the_data_span_them():
+    wide = go.Figure(go.Scatter(x=[0, 1, 2], y=[1e-3, 0.1, 5.0]))
+    style.log_axis(wide)
+    assert wide.layout.yaxis.type == "log" and wide.layout.yaxis.dtick == 1
+    assert wide.layout.yaxis.exponentformat == "power"
+    narrow = go.Figure(go.Scatter(x=[0, 1], y=[0.5, 0.9]))
+    style.log_axis(narrow)
+    assert narrow.layout.yaxis.type == "log" and narrow.layout.yaxis.dtick is None   # plain 0.5, 0.6, ...

@@ -208,3 +208,14 @@ def test_progress_summary():
     assert d["done"] and "diverged" in d["text"] and d["device"] == "cuda"
     e = ft.progress_summary({})
     assert e["percent"] == 0.0 and e["status"] == "waiting" and e["text"]
+
+
+def test_loss_curves_say_which_curve_is_which():
+    run = snap("identity")
+    run["history"]["batch_loss_mean"] = [None] + [1.0] * (len(run["history"]["step"]) - 1)
+    fig = ft.loss_curves([run])
+    assert [t.name for t in fig.data] == ["resnet-4 (identity) · train", "resnet-4 (identity) · val",
+                                          "resnet-4 (identity) · train batches"]
+    assert fig.data[2].line.dash == "dot" and fig.data[2].y[0] is None
+    assert "precise-BN" in fig.layout.title.text and "train mode" in fig.layout.title.text
+    assert len(ft.loss_curves([run], "acc").data) == 2             # no minibatch accuracy is logged

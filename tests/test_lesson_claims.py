@@ -18,7 +18,7 @@ import torch
 from resnet_viz.lessons import get
 from resnet_viz.lessons.base import unique
 from resnet_viz.lessons.runner import detached, finish
-from resnet_viz.training import run_training
+from resnet_viz.train.trainer import run_training
 
 pytestmark = pytest.mark.slow
 

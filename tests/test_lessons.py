@@ -4,7 +4,6 @@ CLI's exit codes. The claims themselves are tested in test_lesson_claims.py."""
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 
@@ -13,11 +12,11 @@ import pytest
 import torch
 
 from resnet_viz.lessons import Lesson, get, names
-from resnet_viz.lessons import cli as lesson_cli
+from resnet_viz.cli.main import main as cli_main
 from resnet_viz.lessons.base import Param, unique
-from resnet_viz.lessons.runner import detached, finish, jsonable, run_lesson, torch_threads
+from resnet_viz.lessons.runner import detached, finish, run_lesson, torch_threads
 from resnet_viz.spec import ExperimentSpec
-from resnet_viz.training import run_training
+from resnet_viz.train.trainer import run_training
 
 EXPECTED = ("degradation", "identity", "responses", "gradient_flow", "shattered", "singularities",
             "highway", "ensembles", "landscape", "shortcuts")
@@ -85,13 +84,17 @@ def test_resolve_parses_strings_and_rejects_bad_settings():
         get("nope")
 
 
-def test_jsonable():
-    import numpy as np
+def test_settings_are_checked_by_the_spec_s_validation_layer():
+    from resnet_viz.spec import parse_spec
 
-    doc = jsonable({"a": (1, float("nan")), "b": np.float32(0.5), "c": math.inf, "d": np.int64(3)})
-    assert doc == {"a": [1, None], "b": 0.5, "c": None, "d": 3}
-    with pytest.raises(TypeError):
-        jsonable({"t": torch.zeros(1)})
+    depth = Param("depth", 20, "hidden layers", 1, 1000)
+    for raw in ("abc", "2.5", "0", "1e308"):
+        with pytest.raises(ValueError) as err:
+            depth.parse(raw)
+        assert str(err.value) == parse_spec({"depth": raw})[1][0].message   # one wording for both
+    assert depth.parse(" 1e1 ") == 10 and Param("lr", 0.1, "", 1e-4, 1.0).parse("0.5") == 0.5
+    assert Param("seeds", (0, 1), "", 0, 9, 3).parse(" 4, 5 ,") == (4, 5)
+
 
 
 @pytest.mark.parametrize("name", EXPECTED)
@@ -135,14 +138,14 @@ def test_page_path_gives_the_same_document():
 # --- CLI ---------------------------------------------------------------------------
 
 def test_cli_list_and_exit_codes(tmp_path, capsys):
-    assert lesson_cli.main(["--list"]) == 0
+    assert cli_main(["lesson", "--list"]) == 0
     assert "degradation" in capsys.readouterr().out
-    assert lesson_cli.main([]) == 2
-    assert lesson_cli.main(["nope"]) == 2
-    assert lesson_cli.main(["degradation", "--param", "depths=x"]) == 2
-    assert lesson_cli.main(["degradation", "--param", "bogus=1"]) == 2
-    assert lesson_cli.main(["degradation", "--param", "noequals"]) == 2
-    assert lesson_cli.main(["degradation", "--json", str(tmp_path / "no" / "out.json")]) == 2
+    assert cli_main(["lesson"]) == 2
+    assert cli_main(["lesson", "nope"]) == 2
+    assert cli_main(["lesson", "degradation", "--param", "depths=x"]) == 2
+    assert cli_main(["lesson", "degradation", "--param", "bogus=1"]) == 2
+    assert cli_main(["lesson", "degradation", "--param", "noequals"]) == 2
+    assert cli_main(["lesson", "degradation", "--json", str(tmp_path / "no" / "out.json")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "no setting" in err
 
@@ -151,24 +154,23 @@ def test_cli_writes_the_document(tmp_path, capsys):
     out = tmp_path / "doc.json"
     args = ["degradation", "--quiet", "--json", str(out), "-p", "depths=2,3", "-p", "seeds=0",
             "-p", "steps=10"]
-    assert lesson_cli.main(args) == 0
+    assert cli_main(["lesson", *args]) == 0
     doc = json.loads(out.read_text())
     assert doc["lesson"] == "degradation" and doc["params"]["depths"] == [2, 3]
     assert "claim" in capsys.readouterr().out
 
 
 def test_registered_in_the_main_cli(capsys):
-    from resnet_viz import cli
-    if "lesson" not in cli.COMMANDS:
-        pytest.skip("the main CLI does not register the lesson subcommand yet")
-    assert cli.main(["lesson", "--list"]) == 0
-    assert cli.main(["lesson", "degradation", "-p", "steps=0"]) == 2
+    from resnet_viz.cli.main import COMMANDS
+    assert "lesson" in COMMANDS
+    assert cli_main(["lesson", "--list"]) == 0
+    assert cli_main(["lesson", "degradation", "-p", "steps=0"]) == 2
 
 
 def test_lessons_never_import_streamlit_and_the_cli_stays_light():
-    code = ("import sys; sys.modules['streamlit'] = None; import resnet_viz.lessons.cli; "
+    code = ("import sys; sys.modules['streamlit'] = None; import resnet_viz.cli.main; "
             "assert 'torch' not in sys.modules, 'the CLI parser must not load torch'; "
-            "import resnet_viz.lessons.runner, resnet_viz.lessons.session; "
+            "import resnet_viz.lessons.runner, resnet_viz.ui.lesson_runs; "
             "from resnet_viz.lessons import LESSONS; assert len(LESSONS) == 10")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
@@ -176,8 +178,8 @@ def test_lessons_never_import_streamlit_and_the_cli_stays_light():
 def test_lesson_run_through_the_queue_respects_the_session_limit():
     import time
 
-    from resnet_viz.jobs import JobQueue
-    from resnet_viz.lessons.session import Analyses, LessonRun
+    from resnet_viz.serve.queue import JobQueue
+    from resnet_viz.ui.lesson_runs import Analyses, LessonRun
 
     lesson = get("degradation")
     params = lesson.resolve(TINY["degradation"])           # 4 runs, 2 allowed at once
@@ -185,7 +187,7 @@ def test_lesson_run_through_the_queue_respects_the_session_limit():
         run = LessonRun(lesson, params, "student")
         run.pump(queue)
         assert len(run.submitted) == 2
-        end = time.monotonic() + 60
+        end = time.monotonic() + 600
         while not (status := run.status(queue, None))["trained"]:
             assert time.monotonic() < end and not status["problems"], status
             run.pump(queue)
@@ -200,3 +202,50 @@ def test_lesson_run_through_the_queue_respects_the_session_limit():
         assert task.state == "done", task.error
         assert task.doc["result"] == run_lesson("degradation", TINY["degradation"])["result"]
         run.release(queue)
+
+
+def fake_run(key: str):
+    """What ``Analyses`` reads of a ``LessonRun``: its key, lesson, settings and trained runs."""
+    from types import SimpleNamespace
+    return SimpleNamespace(key=key, lesson=get("degradation"), params={}, runs=lambda backend, store: {})
+
+
+def test_analyses_run_one_at_a_time_and_stop_at_the_next_tick(monkeypatch):
+    """A pool of one thread: the second analysis waits for the first. Shutting the pool down
+    ends the running one at its next progress tick and drops the waiting one; no thread stays."""
+    import threading
+    import time
+
+    from resnet_viz.ui import lesson_runs
+
+    gate, seen = threading.Event(), []
+
+    def finish_slowly(lesson, params, runs, progress):
+        seen.append(threading.current_thread().name)
+        while True:              # an analysis that ticks until it is stopped
+            progress(0.5, "analysing")
+            if gate.wait(0.01):
+                return {"result": len(seen)}
+
+    monkeypatch.setattr(lesson_runs, "finish", finish_slowly)
+    analyses = lesson_runs.Analyses(concurrent=1)
+    first, second = analyses.start(fake_run("a"), None, None), analyses.start(fake_run("b"), None, None)
+    end = time.monotonic() + 300
+    while first.message != "analysing":
+        assert time.monotonic() < end
+        time.sleep(0.01)
+    assert second.message == "starting" and seen == ["resnet-viz-lesson_0"]   # queued behind it
+    gate.set()
+    while second.state != "done":
+        assert time.monotonic() < end
+        time.sleep(0.01)
+    assert first.doc == {"result": 1} and second.doc == {"result": 2}
+    gate.clear()
+    running, queued = analyses.start(fake_run("c"), None, None), analyses.start(fake_run("d"), None, None)
+    while running.message != "analysing":
+        assert time.monotonic() < end
+        time.sleep(0.01)
+    analyses.shutdown()
+    assert (running.state, queued.state) == ("failed", "failed") and "stopping" in running.error
+    assert not [t for t in threading.enumerate() if t.name.startswith("resnet-viz-lesson")]
+    assert analyses.start(fake_run("e"), None, None).state == "failed"   # no new work after it

@@ -1,1 +1,3 @@
-"""Analyses of trained nets: lesions, paths, loss landscapes, singularities."""
+"""Studies of a net, one paper each: shattered gradients (``shatter``), lesions, paths,
+loss landscapes, singularities, captum attribution, decision boundaries. Imports the science
+layers below it (``spec``, ``nets``, ``data``, ``train``); never serve, figures, lessons or UI."""

@@ -91,7 +91,9 @@ def _grid_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     losses: list[float] = []
     accs: list[float] = []
     try:
-        model.eval()  # BN uses running statistics: the loss is a function of θ alone
+        # Eval mode on the centre's statistics (precise BN in ``Trainer.weights``): the loss is
+        # then a function of θ alone, as Li et al. 2018 plot it.
+        model.eval()
         with torch.no_grad():
             for done, c in enumerate(coords, start=1):
                 if should_stop is not None and should_stop():

@@ -9,6 +9,9 @@ sends it to chance (their Fig. 3). Removing more and more blocks degrades a ResN
 ``Net.forward`` routes a block listed in ``Net.lesion`` through ``Block.lesioned``: its
 shortcut, or a parameter-free identity / pad for a plain block, so plain and residual nets are
 lesioned the same way.
+
+BN mode: eval, as at test time in the paper, on the statistics the stored net carries
+(``Trainer.weights`` re-estimates them for the final weights: precise BN, Wu & Johnson 2021).
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..blocks import Block, PadShortcut
+from resnet_viz.nets.blocks import Block, PadShortcut
 
 
 @contextmanager

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .lesion import evaluating
+from resnet_viz.analysis.lesion import evaluating
 
 
 def path_length_distribution(n_blocks: int) -> list[float]:

@@ -62,6 +62,8 @@ def collect_activations(model: nn.Module, x: torch.Tensor) -> list[tuple[str, to
     try:
         for name, mod in acts:
             handles.append(mod.register_forward_hook(_saver(store, name)))
+        # Eval mode (Orhan & Pitkow 2018 study the trained function): each example's units
+        # then do not depend on its batch-mates; the stored net's statistics are precise BN.
         model.eval()
         dev = next(model.parameters()).device
         model(x.to(dev))

@@ -16,10 +16,10 @@ from typing import Any, Mapping
 
 import plotly.graph_objects as go
 
-from ..models import block_plan
-from ..spec import DATASET_SHAPES, ExperimentSpec
-from . import style
-from .runs import run_label
+from resnet_viz.nets.models import block_plan
+from resnet_viz.spec import ExperimentSpec
+from resnet_viz.figures import style
+from resnet_viz.labels import run_label
 
 MAX_BOXES = 40                      # more blocks than this are grouped
 X0, X1, XC = 2.6, 9.4, 6.0          # box left / right edge and main path, in data units
@@ -98,7 +98,7 @@ def architecture_table(spec: ExperimentSpec | Mapping[str, Any]) -> list[dict[st
     spec = as_spec(spec)
     if spec.model != "cnn":
         return [dict(_mlp_row(spec, i), out_shape=str(spec.width)) for i in range(spec.n_blocks)]
-    _, h, w = DATASET_SHAPES[spec.dataset][0]
+    _, h, w = spec.data_shape()[0]
     rows = []
     for i, (cin, cout, stride) in enumerate(block_plan(spec)):
         h, w = math.ceil(h / stride), math.ceil(w / stride)      # 3×3, pad 1, stride s
@@ -109,7 +109,7 @@ def architecture_table(spec: ExperimentSpec | Mapping[str, Any]) -> list[dict[st
 def stem_and_head(spec: ExperimentSpec | Mapping[str, Any]) -> dict[str, tuple[str, int]]:
     """(label, parameter count) of the input, the stem and the head."""
     spec = as_spec(spec)
-    shape, classes = DATASET_SHAPES[spec.dataset]
+    shape, classes = spec.data_shape()
     w, bias = spec.width, spec.norm == "none"
     if spec.model == "cnn":
         out = block_plan(spec)[-1][1]

@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import DIVERGING, SEQUENTIAL, base_layout, colour_for, label_for, short_label_for, template
+from resnet_viz.figures.style import DIVERGING, SEQUENTIAL, base_layout, colour_for, label_for, short_label_for, template
 
 COLUMNS = ("input", "saliency |∂y/∂x|", "integrated gradients")
 TITLE_FONT = 13                       # subplot titles: short, so three fit side by side
@@ -111,14 +111,18 @@ def _square_pixels(fig: go.Figure, n_axes: int) -> None:
         fig.layout[f"xaxis{suffix}"].update(constrain="domain", showticklabels=False, showgrid=False)
 
 
-def block_attribution_figure(values: Mapping[str, Sequence[float]],
-                             title: str = "How much each block's F(x) pushes the prediction",
-                             y_title: str = "Σ gradient × activation at F(x)") -> go.Figure:
+BLOCK_Y_TITLES = {"grad_x_act": "Σ gradient × activation at F(x)",
+                  "conductance": "Σ layer conductance at F(x) (from a black image)"}
+
+
+def block_attribution_figure(values: Mapping[str, Sequence[float]], method: str = "grad_x_act",
+                             title: str = "How much each block's F(x) pushes the prediction") -> go.Figure:
     """Grouped bars per block, one colour per net (plain vermillion, residual blue).
 
     Example: ``{"none": [0.4]*9, "identity": [1.6, 1.2, ...]}`` (9 blocks each) -> 2 bar
     traces over blocks 1..9. In a plain net every block carries the whole signal, so its
-    bars tend to be equal; residual blocks each add only their own share.
+    bars tend to be equal; residual blocks each add only their own share. The y label names
+    ``method`` (``analysis.attribution.BLOCK_METHODS``).
     """
     fig = go.Figure()
     for kind, vals in values.items():
@@ -129,4 +133,18 @@ def block_attribution_figure(values: Mapping[str, Sequence[float]],
     fig.update_layout(barmode="group", bargap=0.25)
     fig.add_hline(y=0, line_color="#7F7F7F", line_width=1)
     fig.update_xaxes(dtick=1)
-    return base_layout(fig, title, "residual block (input → output)", y_title)
+    return base_layout(fig, title, "residual block (input → output)", BLOCK_Y_TITLES[method])
+
+
+def completeness_text(delta: float, change: float) -> str:
+    """One sentence on integrated gradients' completeness (Sundararajan et al. 2017, Prop. 1):
+    the attributions should add up to the class score's change from the baseline."""
+    if not change > 1e-12:
+        return ("The class score barely changes between the baseline and this image, so the "
+                "attributions have almost nothing to explain.")
+    gap = delta / change
+    share = max(0.0, 100.0 * (1.0 - gap))
+    more = " More integration steps make the gap smaller." if gap > 0.05 else ""
+    return (f"The attributions add up to {share:.0f}% of the class score's change from the "
+            f"baseline ({gap:.1%} gap; change {change:.3g}, gap {delta:.2g}).{more}")
+

@@ -12,8 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from . import style
-from .runs import downsample_indices
+from resnet_viz.figures import style
+from resnet_viz.figures.runs import downsample_indices
 
 CLASS_COLOURS = (style.EXTRA[0], style.SCALED)     # orange, sky blue
 MAX_GRID = 200                                     # grid points per side drawn at most

@@ -12,7 +12,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .style import REFERENCE, SEQUENTIAL, base_layout, colour_for, label_for
+from resnet_viz.figures.style import REFERENCE, SEQUENTIAL, base_layout, colour_for, label_for
+from resnet_viz.figures import style
 
 LOSS_UNITS = "training loss (cross-entropy, nats)"
 ALPHA_TITLE = "α (step along direction δ, in units of ‖θ‖ per filter)"
@@ -33,7 +34,7 @@ def loss_slice_figure(slices: Mapping[str, dict], log_y: bool = True,
     fig.add_vline(x=0.0, line=dict(color=REFERENCE, dash="dot"))
     base_layout(fig, title, ALPHA_TITLE, LOSS_UNITS)
     if log_y:
-        fig.update_yaxes(type="log")
+        style.log_axis(fig)
     return fig
 
 

@@ -10,7 +10,8 @@ from typing import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import REFERENCE, base_layout, colour_for, label_for
+from resnet_viz.figures.style import REFERENCE, base_layout, colour_for, label_for
+from resnet_viz.figures import style
 
 
 def _pct(values: Sequence[float]) -> list[float]:
@@ -119,7 +120,6 @@ def paths_figure(result: Mapping, kind: str = "identity",
     for col in (1, 2, 3):
         fig.update_xaxes(title_text="path length (residual branches on the path)", row=1, col=col)
     fig.update_yaxes(title_text="share of all paths (%)", row=1, col=1)
-    fig.update_yaxes(title_text="‖∂loss/∂(first block input)‖ (log)", type="log",
-                     exponentformat="power", row=1, col=2)
+    style.log_axis(fig, title_text="‖∂loss/∂(first block input)‖ (log)", row=1, col=2)
     fig.update_yaxes(title_text="share of total gradient (%)", row=1, col=3)
     return fig

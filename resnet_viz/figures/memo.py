@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future
 from typing import Any, Callable, Hashable, Mapping, Sequence
 
 import plotly.graph_objects as go
@@ -47,59 +48,65 @@ def share(fig: go.Figure) -> go.Figure:
 
 
 class FigureMemo:
-    """A bounded, thread-safe LRU of finished figures keyed by a content signature."""
+    """A bounded, thread-safe LRU of finished figures keyed by a content signature, built
+    single-flight: each entry is the :class:`~concurrent.futures.Future` of its figure.
+
+    Hand-written because ``functools.lru_cache`` does a different job: it keys on every
+    argument (here the key is a signature and the builder a fresh closure per call), and two
+    threads that miss the same key at once both call the function and get different objects,
+    which is the 30 builds at once this memo exists to avoid.
+    """
 
     def __init__(self, max_entries: int = 128, wait_s: float = 30.0) -> None:
         self.max_entries, self.wait_s = max_entries, wait_s
-        self._figs: OrderedDict[Hashable, go.Figure] = OrderedDict()
-        self._building: dict[Hashable, threading.Event] = {}
+        self._figs: OrderedDict[Hashable, Future[go.Figure]] = OrderedDict()
         self._lock = threading.Lock()
         self.builds = 0
 
     def get(self, signature: Hashable, build: Callable[[], go.Figure]) -> go.Figure:
         """The figure for ``signature``, built by ``build()`` on the first request only.
 
-        Single flight: the 30 tabs that ask for a new figure at the same moment (a run
-        just ended) wait for the one that builds it instead of all building it at once.
+        Single flight: the 30 tabs that ask for a new figure at the same moment (a run just
+        ended) wait for the one that builds it instead of all building it at once. When that
+        build fails, one of them builds it next; one that waits longer than ``wait_s`` builds
+        its own copy (not kept).
         """
         with self._lock:
-            fig = self._hit_locked(signature)
-            if fig is not None:
-                return fig
-            pending = self._building.get(signature)
-            if pending is None:
-                pending = self._building[signature] = threading.Event()
-                mine = True
+            future = self._figs.get(signature)
+            mine = future is None
+            if mine:
+                future = self._figs[signature] = Future()
+                self._trim_locked()
             else:
-                mine = False
-        if not mine:
-            pending.wait(self.wait_s)
-            with self._lock:
-                fig = self._hit_locked(signature)
-            # The builder failed or was evicted at once: build this one ourselves.
-            return fig if fig is not None else self._store(signature, build())
+                self._figs.move_to_end(signature)
+        if mine:
+            return self._build(signature, future, build)
         try:
-            return self._store(signature, build())   # outside the lock: other charts go on
-        finally:
+            return future.result(self.wait_s)
+        except BaseException:        # the builder's error (or a timeout), not this thread's
+            if not future.done():    # slower than wait_s: this tab draws its own copy
+                return share(build())
+            return self.get(signature, build)   # that build failed and left the memo: retry
+
+    def _build(self, signature: Hashable, future: Future[go.Figure],
+               build: Callable[[], go.Figure]) -> go.Figure:
+        """Build outside the lock (other charts go on), then hand the figure to the waiters."""
+        try:
+            fig = share(build())
+        except BaseException as err:
             with self._lock:
-                self._building.pop(signature, None)
-            pending.set()
-
-    def _hit_locked(self, signature: Hashable) -> go.Figure | None:
-        fig = self._figs.get(signature)
-        if fig is not None:
-            self._figs.move_to_end(signature)
-        return fig
-
-    def _store(self, signature: Hashable, fig: go.Figure) -> go.Figure:
-        fig = share(fig)                    # outside the lock, like the build itself
+                if self._figs.get(signature) is future:
+                    del self._figs[signature]
+            future.set_exception(err)
+            raise
         with self._lock:
             self.builds += 1
-            fig = self._figs.setdefault(signature, fig)   # a racing twin: the first one wins
-            self._figs.move_to_end(signature)
-            while len(self._figs) > self.max_entries:
-                self._figs.popitem(last=False)
-            return fig
+        future.set_result(fig)
+        return fig
+
+    def _trim_locked(self) -> None:
+        while len(self._figs) > self.max_entries:
+            self._figs.popitem(last=False)
 
     def __len__(self) -> int:
         with self._lock:

@@ -1,7 +1,7 @@
 """Shattered-gradients figures (Balduzzi et al. 2017, arXiv:1702.08591). Pure builders.
 
-Inputs are the JSON-safe dicts of ``resnet_viz.shatter`` (``shatter_report``,
-``lag1_vs_depth``) or plain lists. Plain nets are vermillion, ResNets blue, β-scaled
+Inputs are the JSON-safe dicts of ``resnet_viz.analysis.shatter`` (``shatter_report``,
+``lag1_vs_depth``, ``noise_references``) or plain lists: the figures compute nothing. Plain nets are vermillion, ResNets blue, β-scaled
 ResNets sky blue; white and brown noise references are grey.
 """
 from __future__ import annotations
@@ -12,11 +12,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from ..shatter import autocorrelation, brown_noise, white_noise
-from .style import DIVERGING, PLAIN, REFERENCE, RESIDUAL, SCALED, base_layout, colour_for
+from resnet_viz.figures.style import DIVERGING, PLAIN, REFERENCE, RESIDUAL, SCALED, base_layout, colour_for
+from resnet_viz.figures import style
 
 DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
 Curve = Mapping[str, Any]   # a shatter_report, or {"gradients"/"autocorr", "label", "kind"}
+References = Mapping[str, Mapping[str, Sequence[float]]]   # analysis.shatter.noise_references
+REFERENCE_STYLE = {"white noise": ("solid", 1.0, 0.5), "brown noise": ("dash", 1.5, 0.8)}
 
 
 def curve_colour(kind: str, beta: float = 1.0) -> str:
@@ -58,23 +60,21 @@ def _standardise(g: Sequence[float]) -> np.ndarray:
 
 
 def gradient_figure(curves: Sequence[Curve], x: Sequence[float] | None = None,
-                    references: bool = True, normalise: bool = True,
-                    seed: int = 0) -> go.Figure:
+                    references: References | None = None, normalise: bool = True) -> go.Figure:
     """df/dx over the input grid, several nets overlaid (Balduzzi et al. Fig. 1).
 
     ``normalise`` standardises each curve (zero mean, unit std) so a shattered deep net
     (|df/dx| in the hundreds) and a smooth shallow one share an axis; white and brown noise
-    references (always standardised) are drawn in grey behind the nets.
+    ``references`` (``noise_references``, always standardised) are drawn in grey behind the nets.
     """
     if not curves:
         raise ValueError("give at least one gradient curve")
     x = list(x if x is not None else curves[0]["x"])
     fig = go.Figure()
-    if references:
-        fig.add_trace(_line(x, _standardise(white_noise(len(x), seed)), "white noise (reference)",
-                            REFERENCE, "solid", width=1, opacity=0.5))
-        fig.add_trace(_line(x, _standardise(brown_noise(len(x), seed)), "brown noise (reference)",
-                            REFERENCE, "dash", width=1.5, opacity=0.8))
+    for name, ref in (references or {}).items():
+        dash, width, opacity = REFERENCE_STYLE.get(name, ("dot", 1.0, 0.6))
+        fig.add_trace(_line(x, _standardise(ref["gradients"][:len(x)]), f"{name} (reference)",
+                            REFERENCE, dash, width=width, opacity=opacity))
     used: dict[str, int] = {}
     for curve in curves:
         label, colour = _describe(curve)
@@ -110,8 +110,8 @@ def correlation_heatmap(C: Sequence[Sequence[float]], x: Sequence[float] | None 
     return fig
 
 
-def autocorrelation_figure(curves: Sequence[Curve], references: bool = True,
-                           max_lag: int | None = None, seed: int = 0) -> go.Figure:
+def autocorrelation_figure(curves: Sequence[Curve], references: References | None = None,
+                           max_lag: int | None = None) -> go.Figure:
     """Autocorrelation of df/dx by lag, with white and brown noise references
     (Balduzzi et al. 2017, Fig. 2: plain nets decay to white noise, ResNets stay brown)."""
     if not curves:
@@ -119,14 +119,10 @@ def autocorrelation_figure(curves: Sequence[Curve], references: bool = True,
     n_lags = len(curves[0]["autocorr"]) if max_lag is None else max_lag + 1
     lags = list(range(n_lags))
     fig = go.Figure()
-    if references:
-        # Reference signals as long as the measured ones (a report has n//2 + 1 lags).
-        n = len(curves[0].get("gradients", ())) or 2 * (n_lags - 1)
-        n = max(n, n_lags + 1)
-        for name, sig, dash in (("white noise", white_noise(n, seed), "solid"),
-                                ("brown noise", brown_noise(n, seed), "dash")):
-            ref = autocorrelation(sig, n_lags - 1)
-            fig.add_trace(_line(lags, ref, f"{name} (reference)", REFERENCE, dash, width=1.5))
+    for name, ref in (references or {}).items():
+        dash = REFERENCE_STYLE.get(name, ("dot",))[0]
+        fig.add_trace(_line(lags[:len(ref["autocorr"])], ref["autocorr"][:n_lags], f"{name} (reference)",
+                            REFERENCE, dash, width=1.5))
     used: dict[str, int] = {}
     for curve in curves:
         label, colour = _describe(curve)
@@ -165,5 +161,5 @@ def lag1_depth_figure(result: Mapping[str, Any], log_y: bool = False,
     title = "Lag-1 autocorrelation of df/dx vs depth (mean ± std over seeds)"
     fig = base_layout(fig, title, "depth L (hidden layers)", "lag-1 autocorrelation")
     if log_y:
-        fig.update_yaxes(type="log", range=[math.log10(floor / 4), math.log10(1.1)])
+        style.log_axis(fig, range=[math.log10(floor / 4), math.log10(1.1)])
     return fig

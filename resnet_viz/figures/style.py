@@ -79,3 +79,20 @@ def base_layout(fig: go.Figure, title: str, x_title: str, y_title: str,
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title)
     return fig
+
+
+def log_axis(fig: go.Figure, axis: str = "y", **extra: object) -> go.Figure:
+    """A log axis with decade ticks (10⁻², 10⁻¹, 1, 10) when its data span a decade or more.
+
+    Plotly's own log ticks label the digits between decades too, which reads as "5, 2, 0.1,
+    5, 2, 0.01"; within one decade its plain ticks (0.5, 0.6, ...) are the readable ones.
+    """
+    values = []
+    for trace in fig.data:
+        vals = getattr(trace, axis, None)
+        if vals is not None and not isinstance(vals, str):
+            values += [float(v) for v in vals if isinstance(v, (int, float)) and v == v and v > 0]
+    decades = bool(values) and max(values) / min(values) >= 10
+    ticks = dict(dtick=1, exponentformat="power", showexponent="all") if decades else {}
+    update = fig.update_yaxes if axis == "y" else fig.update_xaxes
+    return update(type="log", **ticks, **extra)

@@ -12,8 +12,8 @@ from typing import Any, Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from . import style
-from .runs import downsample_indices, finite, positive, probe_index, run_kind, run_label, run_styles
+from resnet_viz.figures import style
+from resnet_viz.figures.runs import downsample_indices, finite, positive, probe_index, run_kind, run_label, run_styles
 
 Run = Mapping[str, Any]
 MAX_CELLS = 40_000          # heatmap cells (layers x steps) drawn at most
@@ -33,9 +33,18 @@ def _empty_note(fig: go.Figure, text: str) -> None:
                        font=dict(color=style.REFERENCE), name="empty")
 
 
-def loss_curves(runs: Sequence[Run], metric: str = "loss", splits: Sequence[str] = ("train", "val"),
+# split -> (history key pattern, dash, legend text). "batch" exists for the loss only.
+SPLITS = {"train": ("train_{}", "solid", "train"), "val": ("val_{}", "dash", "val"),
+          "batch": ("batch_loss_mean", "dot", "train batches")}
+
+
+def loss_curves(runs: Sequence[Run], metric: str = "loss", splits: Sequence[str] = ("train", "val", "batch"),
                 log_y: bool = False, title: str | None = None) -> go.Figure:
     """Loss or accuracy against training step, one colour per run; train solid, val dashed.
+
+    Train and val are evaluated in eval mode on precise-BN statistics (Wu & Johnson 2021:
+    the running averages lag the weights); the dotted "train batches" curve is the mean
+    minibatch loss since the previous point, in train mode, drawn when a run logged it.
 
     He et al. 2016, Fig. 1 and Fig. 6: deeper plain nets have *higher training* loss
     (degradation, not overfitting), while their residual twins do not. Trace names are the
@@ -50,22 +59,27 @@ def loss_curves(runs: Sequence[Run], metric: str = "loss", splits: Sequence[str]
         hist = run.get("history") or {}
         steps = list(hist.get("step") or [])
         for split in splits:
-            ys = list(hist.get(f"{split}_{metric}") or [])
+            key, dash, text = SPLITS[split]
+            ys = list(hist.get(key.format(metric)) or []) if split != "batch" or metric == "loss" else []
+            if split == "batch" and not any(finite(v) is not None for v in ys):
+                continue
             idx = downsample_indices(min(len(steps), len(ys)))
             conv = positive if log_y else finite
             fig.add_trace(go.Scatter(
                 x=[steps[i] for i in idx], y=[_scaled(conv(ys[i]), scale) for i in idx],
-                name=f"{label} · {split}", legendgroup=label, connectgaps=False,
-                hovertemplate=f"{label} {split}<br>step %{{x}}: %{{y:.4g}}<extra></extra>",
-                **_line(colour, symbol, "solid" if split == "train" else "dash")))
+                name=f"{label} · {text}", legendgroup=label, connectgaps=False,
+                hovertemplate=f"{label} {text}<br>step %{{x}}: %{{y:.4g}}<extra></extra>",
+                **_line(colour, symbol, dash)))
         if run.get("status") == "diverged":
             fig.add_vline(x=run.get("step", steps[-1] if steps else 0), line=dict(color=colour, dash="dot"),
                           annotation_text=f"{label} diverged", annotation_position="top left")
     what = "Loss" if metric == "loss" else "Accuracy"
-    base_title = title or f"{what} during training (solid: train, dashed: validation)"
+    dotted = ", dotted: mean minibatch loss in train mode" if metric == "loss" and "batch" in splits else ""
+    base_title = title or (f"{what} during training (solid: train, dashed: validation, "
+                           f"eval mode on precise-BN statistics{dotted})")
     style.base_layout(fig, base_title, "training step", y_title + (" (log scale)" if log_y else ""))
     if log_y:
-        fig.update_yaxes(type="log")
+        style.log_axis(fig)
     elif metric == "acc":
         fig.update_yaxes(range=[0, 100.5])
     if not runs:
@@ -151,7 +165,7 @@ def grad_norm_by_depth(runs: Sequence[Run], at: str | int = "last", title: str |
     head = title or f"Gradient norm by depth (at {where})"
     style.base_layout(fig, head + (subtitle if runs and "<br>" not in head else ""),
                       "weight layer index (0 = input side)", "‖∂L/∂W‖ (log scale)")
-    fig.update_yaxes(type="log")
+    style.log_axis(fig)
     if not runs:
         _empty_note(fig, "no runs yet")
     fig.update_layout(uirevision="grad_norm_by_depth")
@@ -225,7 +239,7 @@ def branch_ratio(runs: Sequence[Run], at: str | int = "last", title: str | None 
                        showarrow=False, font=dict(color=style.REFERENCE), name="reference")
     style.base_layout(fig, title or "How far each residual block moves its input",
                       "residual block index (0 = input side)", "‖F(x)‖ / ‖x‖ (log scale)")
-    fig.update_yaxes(type="log")
+    style.log_axis(fig)
     if not shown:
         _empty_note(fig, "plain nets have no shortcut: run a residual net to see ‖F(x)‖/‖x‖")
     fig.update_layout(uirevision="branch_ratio")
@@ -276,7 +290,7 @@ def depth_sweep(rows: Sequence[Mapping[str, Any]], log_y: bool = False, title: s
                       "depth (weight layers)", "final training loss (cross-entropy, nats)"
                       + (" (log scale)" if log_y else ""))
     if log_y:
-        fig.update_yaxes(type="log")
+        style.log_axis(fig)
     if not rows:
         _empty_note(fig, "no finished runs yet")
     return fig

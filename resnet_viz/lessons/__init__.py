@@ -4,12 +4,14 @@ Each lesson (one module here, named like the lesson) is a :class:`~.base.Lesson`
 text, a prediction the student makes before running, adjustable ``params``, the training
 runs it needs (``specs(params)``, shared by spec hash through the job queue), the analysis
 of the trained runs (``analyse``), its figures, and its headline ``claim`` with our measured
-numbers beside the paper's. ``runner.run_lesson`` runs one headless; ``cli`` is
-``python -m resnet_viz lesson NAME``; ``session`` drives one through the job queue for the
-page. Nothing here imports streamlit.
+numbers beside the paper's. ``runner.run_lesson`` runs one headless; ``resnet_viz.cli.lesson``
+is ``python -m resnet_viz lesson NAME``; ``resnet_viz.ui.lesson_runs`` drives one through the
+job queue for the page.
 
-The registry loads on first use (PEP 562 ``__getattr__``), so ``import resnet_viz.lessons.cli``
-stays as light as the rest of the command line until a lesson actually runs.
+Layer: above ``figures`` and the science layers, which it imports; never ``serve``, ``ui`` or
+streamlit. The registry loads on first use (PEP 562 ``__getattr__``), so
+``import resnet_viz.cli.lesson`` stays as light as the rest of the command line until a lesson
+actually runs.
 
 Example::
 
@@ -24,7 +26,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .base import Claim, Lesson, Param, Prediction  # noqa: F401
+    from resnet_viz.lessons.base import Claim, Lesson, Param, Prediction  # noqa: F401
 
 # Issue #4's order: the trainer-only lessons first, then the analyses. Module name = lesson name.
 NAMES = ("degradation", "identity", "responses", "gradient_flow", "shattered", "singularities",
@@ -42,7 +44,7 @@ def __getattr__(attr: str) -> Any:
     if attr == "LESSONS":
         return _registry()
     if attr in ("Claim", "Lesson", "Param", "Prediction"):
-        from . import base
+        from resnet_viz.lessons import base
         return getattr(base, attr)
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 

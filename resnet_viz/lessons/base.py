@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from functools import lru_cache
+from typing import Annotated, Any, Callable, Mapping, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from pydantic import TypeAdapter, ValidationError
 
-from ..spec import ExperimentSpec
+from resnet_viz.spec import ExperimentSpec
+from resnet_viz.validation import between, first_message, from_text, items, one_of
 
 Snapshot = dict[str, Any]
 Runs = Mapping[str, tuple[Snapshot, nn.Module]]      # spec_hash -> (snapshot, trained model)
@@ -60,33 +63,31 @@ class Param:
     choices: tuple[str, ...] = ()
 
     def parse(self, raw: Any) -> Value:
-        """``raw`` (typed, or a string from a URL / the CLI) checked and typed like the default."""
-        if isinstance(self.default, tuple):
-            items = raw.split(",") if isinstance(raw, str) else list(raw)
-            items = [i for i in items if not (isinstance(i, str) and not i.strip())]
-            if not 1 <= len(items) <= self.max_items:
-                raise ValueError(f"{self.name} needs 1 to {self.max_items} values (got {len(items)})")
-            kind = type(self.default[0]) if self.default else float
-            return tuple(self._number(i, kind) for i in items)
-        if isinstance(self.default, str):
-            text = str(raw).strip()
-            if self.choices and text not in self.choices:
-                raise ValueError(f"{self.name} must be one of {', '.join(self.choices)} (got {text!r})")
-            return text
-        return self._number(raw, type(self.default))
+        """``raw`` (typed, or a string from a URL / the CLI) checked and typed like the default.
 
-    def _number(self, raw: Any, kind: type) -> int | float:
+        Raises ValueError with a sentence for people, worded as the spec's notices: the
+        checks are the shared ones of ``resnet_viz.validation``.
+        """
         try:
-            val = float(str(raw).strip()) if isinstance(raw, str) else float(raw)
-        except (TypeError, ValueError):
-            raise ValueError(f"{self.name}: {str(raw)[:30]!r} is not a number") from None
-        if not math.isfinite(val) or (kind is int and not val.is_integer()):
-            raise ValueError(f"{self.name}: {raw!r} is not a {'whole ' if kind is int else ''}number")
-        lo = -math.inf if self.lo is None else self.lo
-        hi = math.inf if self.hi is None else self.hi
-        if not lo <= val <= hi:
-            raise ValueError(f"{self.name} must be between {lo:g} and {hi:g} (got {val:g})")
-        return int(val) if kind is int else val
+            return _reader(self).validate_python(raw)
+        except ValidationError as err:
+            raise ValueError(first_message(err)) from None
+
+
+@lru_cache(maxsize=None)
+def _reader(param: Param) -> TypeAdapter[Any]:
+    """A setting as a pydantic type, built once per setting: text from the choices, or a
+    number (a list of 1 to ``max_items`` numbers for a list default) within the bounds."""
+    name, default = param.name, param.default
+    if isinstance(default, str):
+        choices = [one_of(name, param.choices)] if param.choices else []
+        return TypeAdapter(Annotated[(str, from_text(name, str), *choices)])
+    kind = (type(default[0]) if default else float) if isinstance(default, tuple) else type(default)
+    bounds = [between(name, param.lo, param.hi)] if (param.lo, param.hi) != (None, None) else []
+    number = Annotated[(kind, from_text(name, kind), *bounds)]
+    if isinstance(default, tuple):
+        return TypeAdapter(Annotated[tuple[number, ...], items(name, param.max_items)])
+    return TypeAdapter(number)
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,7 +171,7 @@ def fmt(v: float, digits: int = 3) -> str:
 
 def split(spec: ExperimentSpec, which: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
     """The lesson run's own data split (deterministic in the spec), on CPU."""
-    from ..data import load_dataset
+    from resnet_viz.data.datasets import load_dataset
     data = load_dataset(spec)
     return (data.x_train, data.y_train) if which == "train" else (data.x_val, data.y_val)
 
@@ -199,7 +200,7 @@ def train_cost_s(spec: ExperimentSpec) -> float:
     """Rough seconds to train ``spec`` here (for estimates and progress weights)."""
     batch = spec.batch_size / 128
     if spec.model == "cnn":
-        pixels = {"digits": 64, "cifar10": 1024}.get(spec.dataset, 784) / 64
+        pixels = {"digits": 64, "cifar10": 1024, "cifar100": 1024}.get(spec.dataset, 784) / 64
         per_step = 1e-3 + spec.depth * (0.55e-3 + 9e-6 * spec.width ** 2 * pixels) * max(1.0, batch)
     else:
         per_layer = 0.21e-3 * max(1.0, (spec.width / 32) ** 2 * batch)

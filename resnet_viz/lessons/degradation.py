@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..figures.training import depth_sweep, loss_curves
-from .base import (Claim, Lesson, Param, Prediction, Runs, digits_mlp, final, fmt, mean,
+from resnet_viz.figures.training import depth_sweep, loss_curves
+from resnet_viz.lessons.base import (Claim, Lesson, Param, Prediction, Runs, digits_mlp, final, fmt, mean,
                    run_of, specs_cost_s, std)
 
 KINDS = ("none", "identity")

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..analysis.lesion import lesion_random_k, lesion_study
-from ..analysis.paths import gradient_by_path_length
-from ..figures.lesion import lesion_figure, lesion_k_figure, paths_figure
-from .base import (Claim, Lesson, Param, Prediction, Runs, digits_mlp, fmt, mean, run_of,
+from resnet_viz.analysis.lesion import lesion_random_k, lesion_study
+from resnet_viz.analysis.paths import gradient_by_path_length
+from resnet_viz.figures.lesion import lesion_figure, lesion_k_figure, paths_figure
+from resnet_viz.lessons.base import (Claim, Lesson, Param, Prediction, Runs, digits_mlp, fmt, mean, run_of,
                    specs_cost_s, split)
 
 KINDS = ("none", "identity")

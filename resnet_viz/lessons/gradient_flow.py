@@ -9,15 +9,15 @@
   ReLU nets without BN, Xavier's variance 1/fan shrinks the signal by 2 per layer; He's 2/fan
   keeps it (their Fig. 3: a 30-layer ReLU net with Xavier init stalls).
 
-The trainer logs ‖∂L/∂W‖ of every main-path weight layer (``probes.py``) from step 0.
+The trainer logs ‖∂L/∂W‖ of every main-path weight layer (``resnet_viz.train.probes``) from step 0.
 """
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from ..figures.training import grad_norm_by_depth, grad_norm_heatmap, loss_curves
-from .base import (Claim, Lesson, Param, Prediction, Runs, digits_mlp, fmt, mean, run_of,
+from resnet_viz.figures.training import grad_norm_by_depth, grad_norm_heatmap, loss_curves
+from resnet_viz.lessons.base import (Claim, Lesson, Param, Prediction, Runs, digits_mlp, fmt, mean, run_of,
                    specs_cost_s)
 
 # (shortcut, norm, init) of every net the lesson trains

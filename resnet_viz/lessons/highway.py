@@ -6,7 +6,7 @@ blocks start by carrying their input. He et al. 2016 (arXiv:1512.03385) §2 and 
 that parameter-free identity shortcuts are never closed and do better (CIFAR-10: Highway-19
 7.54% vs ResNet-110 6.43% test error).
 
-Gate values are read through each block's ``gate_out`` tap (blocks.py) on training data,
+Gate values are read through each block's ``gate_out`` tap (``resnet_viz.nets.blocks``) on training data,
 in eval mode. "Over training" uses runs of the same spec stopped early: with the constant
 learning rate, a run of k steps is exactly the first k steps of the full run (same seed, same
 batches), and each is shared through the job queue like any other run.
@@ -19,10 +19,11 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from ..figures.style import GATED, base_layout, colour_for, label_for
-from ..figures.training import loss_curves
-from ..models import build_model
-from .base import (Claim, Lesson, Param, Prediction, Runs, digits_mlp, final, fmt, mean, run_of,
+from resnet_viz.figures import style
+from resnet_viz.figures.style import GATED, base_layout, colour_for, label_for
+from resnet_viz.figures.training import loss_curves
+from resnet_viz.nets.models import build_model
+from resnet_viz.lessons.base import (Claim, Lesson, Param, Prediction, Runs, digits_mlp, final, fmt, mean, run_of,
                    specs_cost_s, split, std)
 
 KINDS = ("none", "identity", "gated")
@@ -116,7 +117,7 @@ def _final_losses(result: dict[str, Any]) -> go.Figure:
                            marker_color=[colour_for(k) for k in KINDS]))
     base_layout(fig, f"Final training loss at depth {result['depth']} (mean ± std over seeds)",
                 "", "training loss (cross-entropy, nats, log scale)")
-    return fig.update_yaxes(type="log")
+    return style.log_axis(fig)
 
 
 def figures(result: dict[str, Any]) -> list[go.Figure]:

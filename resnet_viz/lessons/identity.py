@@ -14,9 +14,10 @@ from typing import Any
 
 import torch
 
-from ..figures.style import PLAIN, REFERENCE, RESIDUAL, base_layout
-from ..models import build_model
-from .base import (Claim, Lesson, Param, Prediction, Runs, digits_mlp, final, fmt, loss_acc, mean,
+from resnet_viz.figures import style
+from resnet_viz.figures.style import PLAIN, REFERENCE, RESIDUAL, base_layout
+from resnet_viz.nets.models import build_model
+from resnet_viz.lessons.base import (Claim, Lesson, Param, Prediction, Runs, digits_mlp, final, fmt, loss_acc, mean,
                    run_of, specs_cost_s, split)
 
 EXACT_TOL = 1e-6   # relative; appending x + 0 is exact in floating point, so this is generous
@@ -88,7 +89,7 @@ def figures(result: dict[str, Any]) -> list:
                            text=[fmt(b[1]) for b in bars], textposition="outside"))
     base_layout(fig, "Training loss: the constructed deep net equals the shallow one "
                 "(mean over seeds)", "", "training loss (cross-entropy, nats, log scale)")
-    fig.update_yaxes(type="log")
+    style.log_axis(fig)
     return [fig]
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..analysis.landscape import convexity_ratio, loss_surface_1d, loss_surface_2d, slice_sharpness
-from ..figures.landscape import loss_contour_figure, loss_slice_figure, loss_surface_figure
-from .base import (Claim, Lesson, Param, Prediction, Runs, digits_mlp, fmt, mean, run_of,
+from resnet_viz.analysis.landscape import convexity_ratio, loss_surface_1d, loss_surface_2d, slice_sharpness
+from resnet_viz.figures.landscape import loss_contour_figure, loss_slice_figure, loss_surface_figure
+from resnet_viz.lessons.base import (Claim, Lesson, Param, Prediction, Runs, digits_mlp, fmt, mean, run_of,
                    specs_cost_s, split)
 
 KINDS = ("none", "identity")

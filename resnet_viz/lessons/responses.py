@@ -5,7 +5,7 @@ before other nonlinearity (ReLU/addition)", by layer and sorted. "ResNets have g
 smaller responses than their plain counterparts", supporting the idea that residual
 functions are closer to zero than non-residual ones; deeper ResNets respond less.
 
-What we measure is the trainer's Fig. 7 probe (``probes.py``): on the training batch of the
+What we measure is the trainer's Fig. 7 probe (``resnet_viz.train.probes``): on the training batch of the
 last logged step, in train mode (batch statistics). In the CNN that is after BN, as in the
 paper, so the std is close to the BN scale |γ|; the MLP block has no BN after its linear
 layer, so there it is the linear layer's output.
@@ -16,10 +16,11 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from ..figures.style import base_layout, colour_for, label_for
-from ..figures.training import response_std
-from ..spec import ExperimentSpec
-from .base import (Claim, Lesson, Param, Prediction, Runs, fmt, mean, run_of, specs_cost_s, std)
+from resnet_viz.figures import style
+from resnet_viz.figures.style import base_layout, colour_for, label_for
+from resnet_viz.figures.training import response_std
+from resnet_viz.spec import ExperimentSpec
+from resnet_viz.lessons.base import (Claim, Lesson, Param, Prediction, Runs, fmt, mean, run_of, specs_cost_s, std)
 
 KINDS = ("none", "identity")
 
@@ -65,15 +66,15 @@ def _bars(result: dict[str, Any]) -> go.Figure:
                              name=label_for(k), marker_color=colour_for(k)))
     base_layout(fig, "Mean response std of the block layers (mean ± std over seeds)",
                 "", "std of layer response (log scale)")
-    fig.update_yaxes(type="log")
+    style.log_axis(fig)
     return fig
 
 
 def figures(result: dict[str, Any]) -> list[go.Figure]:
     by_layer = response_std(result["runs"])
-    by_layer.update_yaxes(type="log")
+    style.log_axis(by_layer)
     ranked = response_std(result["runs"], sort=True)
-    ranked.update_yaxes(type="log")
+    style.log_axis(ranked)
     return [_bars(result), by_layer, ranked]
 
 

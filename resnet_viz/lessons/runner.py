@@ -12,38 +12,18 @@ snapshots by spec hash. NaN and ±inf become ``None`` so strict JSON parsers acc
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping
 
-import numpy as np
 import torch
 import torch.nn as nn
 
-from ..spec import ExperimentSpec
-from ..training import model_from_bytes, model_to_bytes, run_training
-from . import get
-from .base import Lesson, Progress, Runs, train_cost_s, unique
-
-
-def jsonable(obj: Any) -> Any:
-    """Plain JSON types only: tuples → lists, numpy scalars → floats, NaN/±inf → None."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    raise TypeError(f"not JSON-safe: {type(obj).__name__}")
+from resnet_viz.jsonsafe import to_jsonable
+from resnet_viz.spec import ExperimentSpec
+from resnet_viz.train.trainer import model_from_bytes, model_to_bytes, run_training
+from resnet_viz.lessons import get
+from resnet_viz.lessons.base import Lesson, Progress, Runs, train_cost_s, unique
 
 
 def spec_label(spec: ExperimentSpec) -> str:
@@ -73,7 +53,7 @@ def finish(lesson: Lesson, params: dict[str, Any], runs: Runs, progress: Progres
     claim = lesson.claim(result)
     if progress:
         progress(1.0, "done")
-    return jsonable({
+    return to_jsonable({
         "lesson": lesson.name, "title": lesson.title, "params": params, "result": result,
         "claim": dataclasses.asdict(claim), "outcome": lesson.outcome(result),
         "prediction": dataclasses.asdict(lesson.prediction),
@@ -129,7 +109,7 @@ def _run(lesson: Lesson, p: dict[str, Any], progress: Progress, data_dir: str | 
 
 
 def _data(spec: ExperimentSpec, data_dir: str | None):
-    from ..data import load_dataset
+    from resnet_viz.data.datasets import load_dataset
     return load_dataset(spec, data_dir)
 
 

@@ -7,7 +7,7 @@ Theorem 1: in a plain net the correlation between the gradients at nearby points
 and BN, only like 1/(β·√L) (brown noise: their Fig. 1, 50-layer ResNet); a small branch scale
 β keeps gradients smoother still. Their Fig. 2: autocorrelation for several depths.
 
-No training: the nets are analysed at initialisation (``shatter.py``: BN statistics computed
+No training: the nets are analysed at initialisation (``resnet_viz.analysis.shatter``: BN statistics computed
 on the grid, then frozen, so each point is an independent input). Pitfall (science.md):
 without normalisation the effect disappears — the ``norm`` setting lets students see that.
 The "looks linear" extra (Balduzzi et al. §5): CReLU units with mirrored weights [W, −W]
@@ -21,10 +21,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .. import shatter
-from ..figures.shatter import autocorrelation_figure, correlation_heatmap, gradient_figure, lag1_depth_figure
-from ..spec import ExperimentSpec
-from .base import Claim, Lesson, Param, Prediction, Runs, fmt
+from resnet_viz.analysis import shatter
+from resnet_viz.figures.shatter import autocorrelation_figure, correlation_heatmap, gradient_figure, lag1_depth_figure
+from resnet_viz.spec import ExperimentSpec
+from resnet_viz.lessons.base import Claim, Lesson, Param, Prediction, Runs, fmt
 
 FLAT_REL = 1e-6   # a gradient whose relative variation is below this is constant: lag-1 = 1
 
@@ -102,7 +102,8 @@ def analyse(p: dict[str, Any], runs: Runs, progress=None) -> dict[str, Any]:
 
 def figures(result: dict[str, Any]) -> list:
     ex = result["examples"]
-    return [gradient_figure(ex), autocorrelation_figure(ex, max_lag=40),
+    refs = shatter.noise_references(len(ex[0]["gradients"]))
+    return [gradient_figure(ex, references=refs), autocorrelation_figure(ex, references=refs, max_lag=40),
             lag1_depth_figure(result["table"]),
             correlation_heatmap(ex[1]["corr_matrix"], ex[1]["corr_x"], label="plain"),
             correlation_heatmap(ex[2]["corr_matrix"], ex[2]["corr_x"], label="ResNet")]

@@ -16,11 +16,12 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from ..figures.style import base_layout, colour_for, label_for
-from ..figures.training import loss_curves
-from ..models import build_model, count_params
-from ..spec import ExperimentSpec
-from .base import Claim, Lesson, Param, Prediction, Runs, final, fmt, mean, run_of, specs_cost_s, std
+from resnet_viz.figures import style
+from resnet_viz.figures.style import base_layout, colour_for, label_for
+from resnet_viz.figures.training import loss_curves
+from resnet_viz.nets.models import build_model, count_params
+from resnet_viz.spec import ExperimentSpec
+from resnet_viz.lessons.base import Claim, Lesson, Param, Prediction, Runs, final, fmt, mean, run_of, specs_cost_s, std
 
 KINDS = ("none", "identity", "projection")
 
@@ -53,7 +54,7 @@ def _bars(result: dict[str, Any], metric: str, title: str, y: str, log: bool) ->
         error_y=dict(type="data", array=[result["std"][k][metric] * (1 if log else 100) for k in KINDS]),
         marker_color=[colour_for(k) for k in KINDS]))
     base_layout(fig, title, "", y)
-    return fig.update_yaxes(type="log") if log else fig
+    return style.log_axis(fig) if log else fig
 
 
 def figures(result: dict[str, Any]) -> list[go.Figure]:

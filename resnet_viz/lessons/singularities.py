@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis.singularities import singularity_report
-from ..figures.landscape import singularity_figures
-from .base import (Claim, Lesson, Param, Prediction, Runs, digits_mlp, fmt, mean, run_of,
+from resnet_viz.analysis.singularities import singularity_report
+from resnet_viz.figures.landscape import singularity_figures
+from resnet_viz.lessons.base import (Claim, Lesson, Param, Prediction, Runs, digits_mlp, fmt, mean, run_of,
                    specs_cost_s, split)
 
 KINDS = ("none", "identity")
