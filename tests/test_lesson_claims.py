@@ -180,7 +180,7 @@ def test_shattering_needs_normalisation():
 
 
 def test_a_broken_shortcut_breaks_the_identity_argument(monkeypatch):
-    from resnet_viz import blocks
+    from resnet_viz.nets import blocks
     from resnet_viz.lessons import identity
 
     def no_shortcut(self, x):   # the addition forgets x: F(x) only

@@ -141,3 +141,31 @@ def test_predict_round_trips_a_cifar_layout_checkpoint(tmp_path, capsys):
     assert main(["predict", "--init-from", str(ckpt), "--model", "cnn", "--depth", "20", "--width", "16",
                  "--dataset", "cifar10", "--images", str(images), "--json", str(out)]) == 2
     assert "float32" in capsys.readouterr().err
+
+
+def test_every_view_works_on_a_loaded_net():
+    """A CIFAR-layout checkpoint loaded into our net: lesion, attribution, landscape and the
+    trainer's probes all run on it (the loaded blocks are ours, with their taps)."""
+    from resnet_viz.analysis.attribution import block_attribution, integrated_gradients, saliency
+    from resnet_viz.analysis.landscape import loss_surface_1d
+    from resnet_viz.analysis.lesion import lesion_study
+    from resnet_viz.train.probes import ProbeSet
+
+    net = build_model(CIFAR20)
+    load_weights(net, reference().state_dict())
+    x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    study = lesion_study(net, x, y)
+    assert len(study["acc"]) == 9 and study["downsampling"].count(True) == 2   # stages 2 and 3 start
+    assert saliency(net, x[:2], 1).shape == (2, 3, 32, 32)
+    attr, delta = integrated_gradients(net, x[:1], 1, n_steps=8)
+    assert attr.shape == (1, 3, 32, 32) and torch.isfinite(delta).all()
+    assert len(block_attribution(net, x[:2], 1)) == 9
+    surface = loss_surface_1d(net, x, y, steps=5)
+    assert len(surface["loss"]) == 5 and all(np.isfinite(surface["loss"]))
+    probes = ProbeSet(net)
+    probes.arm()
+    net.train()
+    F.cross_entropy(net(x), y).backward()
+    probes.disarm()
+    rec = probes.collect()
+    assert len(rec["branch_ratio"]) == 9 and all(np.isfinite(rec["grad_norms"]))

@@ -19,7 +19,7 @@ TINY = ExperimentSpec(dataset="moons", depth=4, width=8, steps=30, eval_every=10
 ENDED = ("finished", "stopped", "diverged", "failed", "cancelled", "interrupted")
 
 
-def wait_for(pred, timeout: float = 60.0) -> None:
+def wait_for(pred, timeout: float = 300.0) -> None:
     end = time.monotonic() + timeout
     while not pred():
         assert time.monotonic() < end, "timed out"

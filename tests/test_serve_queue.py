@@ -13,7 +13,7 @@ from resnet_viz.data.datasets import DataError, load_dataset
 from resnet_viz.serve.queue import JobQueue, QueueFull
 from resnet_viz.spec import ExperimentSpec
 from resnet_viz.serve.store import RunStore
-from resnet_viz.train.trainer import Trainer
+from resnet_viz.train.trainer import Trainer, model_from_bytes
 
 TINY = ExperimentSpec(dataset="moons", depth=4, width=16, steps=40, eval_every=20, log_every=10)
 LONG = TINY.replace(steps=20_000, eval_every=1000, log_every=100)   # cancelled long before its end
@@ -21,7 +21,7 @@ DIVERGES = TINY.replace(depth=8, width=32, lr=10.0, norm="none")  # NaN loss in 
 ENDED = ("finished", "stopped", "diverged", "failed", "cancelled", "interrupted")
 
 
-def wait_for(pred, timeout: float = 30.0) -> None:
+def wait_for(pred, timeout: float = 300.0) -> None:
     end = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > end:
@@ -164,7 +164,9 @@ def test_pause_step_resume_and_worker_handover():
         assert a.snapshot()["step"] == 8
         model = a.model_copy()
         assert model is not a.run.trainer.model and not model.training
-        for (k, v), w in zip(model.state_dict().items(), a.run.trainer.model.state_dict().values()):
+        # the copy is the trainer's weights with precise-BN statistics (Trainer.weights)
+        live = model_from_bytes(a.spec, a.run.trainer.weights()).state_dict()
+        for (k, v), w in zip(model.state_dict().items(), live.values()):
             assert torch.equal(v, w), k
         assert a.resume("me") == (True, "")
         wait_end(a)
@@ -304,7 +306,8 @@ def test_watchers_of_a_running_job_share_one_copy_for_half_a_second(monkeypatch)
     monkeypatch.setattr(queue_mod, "FRESH_S", 60.0)        # no tick boundary mid-test
     with queue(max_concurrent=1) as q:
         a = q.submit(TINY.replace(steps=100_000, eval_every=10_000), "me")
-        wait_for(lambda: a.snapshot()["step"] > 0)
+        # the trainer itself: a snapshot taken while it was still at step 0 is served for FRESH_S
+        wait_for(lambda: a.run.trainer is not None and a.run.trainer.step > 0, timeout=300)
         first = a.snapshot()
         with q._lock:
             a.run.version += 1                 # a chunk trained since

@@ -42,7 +42,8 @@ def test_a_host_trains_exactly_what_this_process_trains(pool):
     assert a["history"] == b["history"] and a["grad_norms"] == b["grad_norms"]
     assert a["status"] == b["status"] == "finished" and remote.step == local.step == 60
     weights = model_from_bytes(SPEC, remote.weights()).state_dict()
-    assert all(torch.equal(weights[k], v) for k, v in local.model.state_dict().items())
+    mine = model_from_bytes(SPEC, local.weights()).state_dict()       # both with precise BN
+    assert all(torch.equal(weights[k], v) for k, v in mine.items())
     assert remote.cpu_s > 0
 
 
