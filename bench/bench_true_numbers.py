@@ -5,7 +5,7 @@ the trainer logs now (precise BN), and train-mode batch statistics, for the same
 
 digits, lr 0.1, the spec's defaults otherwise. "running" evaluates in eval mode on the
 running averages the training model has at that step (the old logged number); "precise" is
-the trainer's logged train loss (Wu & Johnson 2021 re-estimation on 1,024 training images);
+the trainer's logged train loss (Wu & Johnson 2021 re-estimation on 512 training images);
 "batch" is train mode on 512 training images. Needs torch and numpy only.
 """
 from __future__ import annotations

@@ -45,7 +45,7 @@ def lesson_doc(name: str, **params: Any) -> dict[str, Any]:
         key = spec.spec_hash()
         if key not in _CACHE:
             snap, trainer = run_training(spec)
-            _CACHE[key] = (snap, detached(spec, trainer.model))
+            _CACHE[key] = (snap, detached(spec, trainer))
         runs[key] = _CACHE[key]
     doc = finish(lesson, p, runs)
     print(f"\n[{name}] {doc['claim']['ours']}")
@@ -62,7 +62,7 @@ def lesson_doc_uncached(name: str, **params: Any) -> dict[str, Any]:
     runs = {}
     for spec in unique(lesson.specs(p)):
         snap, trainer = run_training(spec)
-        runs[spec.spec_hash()] = (snap, detached(spec, trainer.model))
+        runs[spec.spec_hash()] = (snap, detached(spec, trainer))
     return finish(lesson, p, runs)
 
 

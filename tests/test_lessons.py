@@ -122,7 +122,7 @@ def test_page_path_gives_the_same_document():
     with torch_threads(1):   # as the queue's workers and run_lesson
         for spec in unique(lesson.specs(params)):
             snap, trainer = run_training(spec)
-            runs[spec.spec_hash()] = (snap, detached(spec, trainer.model))
+            runs[spec.spec_hash()] = (snap, detached(spec, trainer))
     page = finish(lesson, params, runs)
     before = torch.get_num_threads()
     cli = run_lesson("ensembles", TINY["ensembles"])

@@ -414,3 +414,18 @@ def test_the_wait_estimate_sends_a_pinned_job_to_its_own_worker():
         pinned.run.slot = None
     assert q.estimate_wait_s(pinned) == 1.0 and q.estimate_wait_s(free) == 1.4   # 1 s + its 40 steps
     q.shutdown()
+
+
+def test_a_run_that_fails_before_training_can_still_be_looked_up_and_retried():
+    """A missing dataset fails the job before any trainer exists: the page must still find it
+    (to say why), and the next submit trains it again instead of reusing the failure."""
+    spec = TINY.replace(dataset="mnist")              # no MNIST files in this folder
+    with queue(max_concurrent=1) as q:
+        job = q.submit(spec, "me")
+        wait_end(job)
+        assert job.state == "failed" and "mnist" in job.error
+        assert q.get(job.key) is job
+        again = q.submit(spec, "me")
+        assert again is not job
+        wait_end(again)
+        assert again.state == "failed"

@@ -152,3 +152,42 @@ def test_calibration_uses_the_median_ratio_once_per_run():
 def test_describe():
     assert describe(2) == "a few seconds" and describe(40) == "about 40 s"
     assert describe(180) == "about 3 min" and describe(7200) == "about 2.0 h"
+
+
+def test_counting_matches_flop_counter_mode_and_leaves_other_threads_alone():
+    """Same total as torch's FlopCounterMode, without its process-wide module hooks: a captum
+    saliency in another thread used to fail while a count ran (58 of 200 calls)."""
+    import threading
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from resnet_viz.analysis.attribution import saliency
+    from resnet_viz.nets.models import build_model
+    from resnet_viz.train import estimate
+
+    spec = ExperimentSpec(model="cnn", depth=20, width=8, dataset="digits")
+    net = build_model(spec).eval()
+    with FlopCounterMode(display=False) as ref, torch.no_grad():
+        net(torch.zeros(1, 1, 8, 8))
+    assert estimate.architecture_macs(spec) == ref.get_total_flops() // 2
+
+    stop, errors = threading.Event(), []
+
+    def count() -> None:
+        while not stop.is_set():
+            estimate.architecture_macs.cache_clear()
+            estimate.architecture_macs(spec)
+    counter = threading.Thread(target=count)
+    counter.start()
+    try:
+        x = torch.randn(2, 1, 8, 8)
+        for _ in range(60):
+            try:
+                saliency(net, x, 1)
+            except RuntimeError as err:
+                errors.append(str(err))
+    finally:
+        stop.set()
+        counter.join()
+    assert errors == []

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from resnet_viz.train.history import BoundedLog
-from resnet_viz.train.precise_bn import precise_bn
+from resnet_viz.train.precise_bn import PRECISE_BN_IMAGES, precise_bn
 from resnet_viz.spec import ExperimentSpec
 from resnet_viz.train.trainer import (Trainer, lr_factor, model_from_bytes, model_to_bytes,
                                  resolve_device, run_training)
@@ -88,7 +88,7 @@ def test_evaluation_matches_direct_computation():
     after = trainer.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)   # BN's running stats restored
     model = copy.deepcopy(trainer.model)
-    cal = trainer.data.x_train[:1024]
+    cal = trainer.data.x_train[:PRECISE_BN_IMAGES]
     with precise_bn(model, [cal[i:i + TINY.batch_size] for i in range(0, len(cal), TINY.batch_size)]):
         with torch.no_grad():
             out = model.eval()(trainer.data.x_val)
@@ -112,7 +112,7 @@ def test_logged_losses_agree_with_an_independent_precise_bn_loss(model, shortcut
     and 16.7 where the real losses were 2.6 and 1.0)."""
     spec = ExperimentSpec(model=model, shortcut=shortcut, **DEEP)
     trainer = Trainer(spec)
-    cal = trainer.data.x_train[:1024]
+    cal = trainer.data.x_train[:PRECISE_BN_IMAGES]
     batches = [cal[i:i + spec.batch_size] for i in range(0, len(cal), spec.batch_size)]
     x, y = trainer.data.x_train[:2048], trainer.data.y_train[:2048]
     for target in (0, 60, 120):

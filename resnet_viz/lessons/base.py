@@ -178,7 +178,8 @@ def split(spec: ExperimentSpec, which: str = "train") -> tuple[torch.Tensor, tor
 
 @torch.no_grad()
 def loss_acc(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy in eval mode (as ``Trainer.evaluate``); mode restored."""
+    """Mean cross-entropy and accuracy in eval mode on the net's own statistics (precise BN when
+    it came from ``Trainer.weights``, as ``Trainer.evaluate`` logs); mode restored."""
     was = model.training
     model.eval()
     try:

@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from resnet_viz.jsonsafe import to_jsonable
 from resnet_viz.spec import ExperimentSpec
-from resnet_viz.train.trainer import model_from_bytes, model_to_bytes, run_training
+from resnet_viz.train.trainer import Trainer, model_from_bytes, run_training
 from resnet_viz.lessons import get
 from resnet_viz.lessons.base import Lesson, Progress, Runs, train_cost_s, unique
 
@@ -39,10 +39,11 @@ def plan(lesson: Lesson, params: dict[str, Any]) -> tuple[list[ExperimentSpec], 
     return specs, costs, max(0.2, lesson.estimate_s(params) - sum(costs))
 
 
-def detached(spec: ExperimentSpec, model: nn.Module) -> nn.Module:
-    """A CPU eval-mode copy through the bytes round trip ``Job.model_copy`` uses, so
-    headless and queued lessons analyse identical models."""
-    return model_from_bytes(spec, model_to_bytes(model)).eval()
+def detached(spec: ExperimentSpec, trainer: Trainer) -> nn.Module:
+    """A CPU eval-mode copy of ``trainer``'s net through the bytes round trip ``Job.model_copy``
+    uses (``Trainer.weights``: BN statistics re-estimated for the weights, precise BN), so
+    headless and queued lessons analyse identical models, and what the net really computes."""
+    return model_from_bytes(spec, trainer.weights()).eval()
 
 
 def finish(lesson: Lesson, params: dict[str, Any], runs: Runs, progress: Progress = None,
@@ -100,7 +101,7 @@ def _run(lesson: Lesson, p: dict[str, Any], progress: Progress, data_dir: str | 
     for spec, cost in zip(specs, costs):
         snap, trainer = run_training(spec, data=_data(spec, data_dir),
                                      progress=_train_tick(progress, spec, done, cost, total))
-        runs[spec.spec_hash()] = (snap, detached(spec, trainer.model))
+        runs[spec.spec_hash()] = (snap, detached(spec, trainer))
         done += cost
     train_s = round(time.perf_counter() - t0, 2)
     sub = None if progress is None else (

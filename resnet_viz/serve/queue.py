@@ -76,6 +76,7 @@ class JobQueue:
                                       self.torch_threads, chunk_s)
         self._active: dict[str, Job] = {}                 # queued / running / paused, by key
         self._done: OrderedDict[str, Job] = OrderedDict()  # finished / diverged, LRU
+        self._failed: OrderedDict[str, Job] = OrderedDict()  # failed, found by get() only
 
     def __enter__(self) -> "JobQueue":
         return self
@@ -97,6 +98,7 @@ class JobQueue:
             job = self._active.get(key) or self._cached(key) or self._from_store(spec)
             if job is None:
                 self._check_session_limit(session_id)
+                self._failed.pop(key, None)
                 job = self._active[key] = Job(spec, self)
                 self.lineup.add(job)
                 self._workers.start()
@@ -120,9 +122,11 @@ class JobQueue:
                     self.release(job, session_id)
 
     def get(self, key: str) -> Job | None:
-        """The job with spec hash ``key`` still in memory, or None."""
+        """The job with spec hash ``key`` still in memory, or None. A run that failed before it
+        trained (a checkpoint that does not fit, a missing dataset) is found too, so its page can
+        say why; it is never reused: a new submit trains the spec again."""
         with self._lock:
-            return self._active.get(key) or self._cached(key)
+            return self._active.get(key) or self._cached(key) or self._failed.get(key)
 
     def drop_ended(self) -> int:
         """Drop the memory copies of ended runs when the store keeps them (a quiet server
@@ -133,6 +137,7 @@ class JobQueue:
             keep = [(k, j) for k, j in self._done.items() if j.run.weights is not None]  # not stored
             n = len(self._done) - len(keep)
             self._done = OrderedDict(keep)
+            self._failed.clear()
             return n
 
     def forget(self, key: str) -> None:
@@ -263,6 +268,10 @@ class JobQueue:
             del self._active[job.key]
         if job.state in REUSABLE:
             self._remember(job)
+        elif job.state == "failed":
+            self._failed[job.key] = job
+            while len(self._failed) > self.cache_size:
+                self._failed.popitem(last=False)
 
     def is_active(self, key: str) -> bool:
         """A job for the spec with hash ``key`` is queued, running or paused."""

@@ -32,14 +32,16 @@ BIG_RUN_S = 60.0            # above this, the app shows the estimate and asks be
 
 
 # Everything the net's shape depends on: two specs that agree here have the same MACs.
+# (folder_id: a "folder" spec needs one to exist; image_size and folder_classes shape its net.)
 ARCHITECTURE = ("model", "dataset", "depth", "width", "block", "mlp_block_layers", "shortcut",
-                "shortcut_mask", "norm")
+                "shortcut_mask", "norm", "folder_id", "image_size", "folder_classes")
 
 
 def forward_macs(spec: ExperimentSpec) -> int:
-    """Multiply-accumulates of one forward pass of one example: half the FLOPs torch's
-    ``FlopCounterMode`` counts for the spec's net (weights only; it does not count BN, biases
-    and activations, which are cheap next to them). Cached per architecture."""
+    """Multiply-accumulates of one forward pass of one example: half the FLOPs of torch's own
+    flop formulas (``torch.utils.flop_counter.flop_registry``, what ``FlopCounterMode`` sums)
+    for the spec's net (weights only; BN, biases and activations are cheap next to them).
+    Cached per architecture."""
     return architecture_macs(ExperimentSpec(**{f: getattr(spec, f) for f in ARCHITECTURE}))
 
 
@@ -49,14 +51,13 @@ def architecture_macs(spec: ExperimentSpec) -> int:
 
     Uncached this costs ~15 ms for a small MLP, ~200 ms for a 110-layer CNN, and ~1 s on the
     first call of a process (torch loads its meta kernels): hence the cache above and the
-    UI's warm-up. For the few ms it counts, ``FlopCounterMode`` hooks every module's forward
-    in the process (``torch.utils.module_tracker``) to name the modules of its table; the
-    total it returns counts only this thread's ops (dispatch modes are thread-local), so a
-    training thread's forward in that window changes nothing here
-    (``tests/test_train_estimate.py``).
+    UI's warm-up. Not ``FlopCounterMode`` itself: to name the modules of its table it hooks
+    every module's forward in the whole process (``torch.utils.module_tracker``), and a
+    captum backward in another thread then fails ("A leaf node was passed to
+    _will_engine_execute_node", 58 of 200 saliency calls in one test). A dispatch mode is
+    thread-local, so ``flop_sum`` sums the same registry for this thread's ops alone.
     """
     import torch   # lazily: importing the cost model must not load torch (the CLI parser)
-    from torch.utils.flop_counter import FlopCounterMode
 
     from resnet_viz.nets.models import build_cnn, build_mlp
 
@@ -66,9 +67,37 @@ def architecture_macs(spec: ExperimentSpec) -> int:
                else build_mlp(spec, math.prod(shape), classes))
         x = torch.empty((1, *shape))
     net.eval()   # BN on one example: eval mode (train mode would refuse a batch of one)
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
+    counter = flop_sum()
+    with counter, torch.no_grad():
         net(x)
-    return counter.get_total_flops() // 2
+    return counter.total // 2
+
+
+@functools.cache
+def _flop_sum_class() -> type:
+    from torch.utils._python_dispatch import TorchDispatchMode   # FlopCounterMode's own base
+    from torch.utils.flop_counter import flop_registry
+
+    class FlopSum(TorchDispatchMode):
+        """Adds torch's flop formula of every op this thread dispatches."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 (torch's protocol)
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = flop_registry.get(func.overloadpacket)
+            if formula is not None:
+                self.total += formula(*args, **kwargs, out_val=out)
+            return out
+    return FlopSum
+
+
+def flop_sum():
+    """A fresh thread-local flop counter (``with flop_sum() as c: ...; c.total``)."""
+    return _flop_sum_class()()
 
 
 def warm_up() -> None:

