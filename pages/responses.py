@@ -6,7 +6,7 @@ import streamlit as st
 from resnet_viz.ui import frame, live
 from resnet_viz import export
 from resnet_viz.ui.knobs import depth_options
-from resnet_viz.figures.training import branch_ratio, response_std
+from resnet_viz.figures.responses import branch_ratio, response_std
 from resnet_viz.serve.pair import extra_depth_specs
 
 ctx = frame.page("Residual responses: residual functions stay small")

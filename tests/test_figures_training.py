@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import pytest
 
 from resnet_viz.figures import style
+from resnet_viz.figures import responses as fr
 from resnet_viz.figures import training as ft
 from resnet_viz.figures.runs import MAX_POINTS, downsample_indices, probe_index, run_labels, run_styles
 
@@ -94,7 +95,7 @@ def test_nan_and_diverged_become_gaps_and_a_marked_line():
 @pytest.mark.parametrize("build", [
     lambda r: ft.loss_curves(r), lambda r: ft.loss_curves(r, "acc", log_y=True),
     lambda r: ft.grad_norm_by_depth(r), lambda r: ft.grad_norm_by_depth(r, at=15),
-    lambda r: ft.response_std(r), lambda r: ft.response_std(r, sort=True), lambda r: ft.branch_ratio(r),
+    lambda r: fr.response_std(r), lambda r: fr.response_std(r, sort=True), lambda r: fr.branch_ratio(r),
     lambda r: ft.grad_norm_heatmap(r[0]), lambda r: ft.grad_norm_heatmap(r[2]), lambda r: ft.grad_norm_heatmap({}),
     lambda r: ft.loss_curves([]), lambda r: ft.grad_norm_by_depth([]), lambda r: ft.depth_sweep([]),
 ])
@@ -158,27 +159,6 @@ def test_legend_below_the_plot_never_meets_the_title():
         legend = fig.layout.legend
         assert legend.orientation == "h" and legend.yref == "container"
         assert legend.y == 0 and legend.yanchor == "bottom"
-
-
-def test_response_std_fig7_caption_and_sorting():
-    run = snap(layers=5)
-    run["response_std"] = [[0.5, 2.0, float("nan"), 1.0]]
-    run["probe_step"] = [0]
-    by_layer, ranked = ft.response_std([run]), ft.response_std([run], sort=True)
-    assert ft.FIG7_CAPTION in by_layer.layout.title.text and ft.FIG7_CAPTION in ranked.layout.title.text
-    assert list(by_layer.data[0].y) == [0.5, 2.0, None, 1.0]
-    assert list(ranked.data[0].y) == [2.0, 1.0, 0.5, None]
-    assert list(ranked.data[0].text[:2]) == ["r1", "r3"]
-    assert "sorted" in ranked.layout.xaxis.title.text
-
-
-def test_branch_ratio_skips_plain_and_marks_removed_shortcuts():
-    fig = ft.branch_ratio([snap("none"), snap("identity", mask="1011")])
-    assert len(fig.data) == 1 and fig.data[0].line.color == style.RESIDUAL
-    assert fig.layout.yaxis.type == "log"
-    assert list(fig.data[0].marker.symbol) == ["circle", "circle-open", "circle", "circle"]
-    only_plain = ft.branch_ratio([snap("none")])
-    assert not only_plain.data and any("plain" in a.text for a in only_plain.layout.annotations)
 
 
 def test_depth_sweep_mean_std_and_diverged():

@@ -24,8 +24,9 @@ import pytest
 from app_helpers import TINY as TINY_PARAMS, app_env, no_exception, open_app, services  # noqa: F401
 from resnet_viz.cli import main as cli
 from resnet_viz.figures.runs import MAX_POINTS
-from resnet_viz.figures.training import (MAX_CELLS, branch_ratio, grad_norm_by_depth, grad_norm_heatmap,
-                                         loss_curves, response_std)
+from resnet_viz.figures.responses import branch_ratio, response_std
+from resnet_viz.figures.training import (MAX_CELLS, grad_norm_by_depth, grad_norm_heatmap,
+                                         loss_curves)
 from resnet_viz.serve.reaper import SessionReaper
 from resnet_viz.train.history import MAX_POINTS as HISTORY_POINTS
 from resnet_viz.serve.queue import JobQueue

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import plotly.graph_objects as go
+
 from resnet_viz.figures import style
 from resnet_viz.labels import Run, finite, run_kind, run_label, run_labels  # noqa: F401 (re-used here)
 
@@ -60,3 +62,16 @@ def probe_index(run: Run, at: str | int, key: str = "grad_norms") -> int | None:
         raise ValueError(f"at must be 'first', 'last' or a step number (got {at!r})")
     steps = list(run["probe_step"])[:n]
     return min(range(n), key=lambda i: (abs(float(steps[i]) - float(at)), i))
+
+
+def line_style(colour: str, symbol: str | None, dash: str = "solid") -> dict[str, Any]:
+    # Runs sharing a shortcut kind share its colour; a marker symbol tells them apart.
+    extra = {"mode": "lines+markers", "marker": dict(symbol=symbol, color=colour, maxdisplayed=12)} \
+        if symbol else {"mode": "lines"}
+    return dict(line=dict(color=colour, dash=dash), **extra)
+
+
+def empty_note(fig: go.Figure, text: str) -> None:
+    fig.add_annotation(text=text, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+                       font=dict(color=style.REFERENCE), name="empty")
+

@@ -1,4 +1,4 @@
-"""Training-dynamics figures: loss curves, gradient norms, Fig. 7 responses, Fig. 6 sweeps.
+"""Training-dynamics figures: loss curves, gradient norms, Fig. 6 sweeps (Fig. 7: ``responses``).
 
 Pure builders: trainer snapshots (``Trainer.snapshot()``, schema in docs/DESIGN.md) in, a
 plotly figure out. Plain is vermillion and residual blue on every page (``figures/style.py``).
@@ -13,24 +13,12 @@ from typing import Any, Mapping, Sequence
 import plotly.graph_objects as go
 
 from resnet_viz.figures import style
-from resnet_viz.figures.runs import downsample_indices, finite, positive, probe_index, run_kind, run_label, run_styles
+from resnet_viz.figures.runs import (downsample_indices, empty_note, finite, line_style, positive, probe_index,
+                                     run_label, run_styles)
 
 Run = Mapping[str, Any]
 MAX_CELLS = 40_000          # heatmap cells (layers x steps) drawn at most
-FIG7_CAPTION = "measured after BN, before ReLU/addition, with batch statistics (He et al. 2016, Fig. 7)"
 _METRICS = {"loss": ("cross-entropy loss (nats)", 1.0), "acc": ("accuracy (%)", 100.0)}
-
-
-def _line(colour: str, symbol: str | None, dash: str = "solid") -> dict[str, Any]:
-    # Runs sharing a shortcut kind share its colour; a marker symbol tells them apart.
-    extra = {"mode": "lines+markers", "marker": dict(symbol=symbol, color=colour, maxdisplayed=12)} \
-        if symbol else {"mode": "lines"}
-    return dict(line=dict(color=colour, dash=dash), **extra)
-
-
-def _empty_note(fig: go.Figure, text: str) -> None:
-    fig.add_annotation(text=text, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
-                       font=dict(color=style.REFERENCE), name="empty")
 
 
 # split -> (history key pattern, dash, legend text). "batch" exists for the loss only.
@@ -69,7 +57,7 @@ def loss_curves(runs: Sequence[Run], metric: str = "loss", splits: Sequence[str]
                 x=[steps[i] for i in idx], y=[_scaled(conv(ys[i]), scale) for i in idx],
                 name=f"{label} · {text}", legendgroup=label, connectgaps=False,
                 hovertemplate=f"{label} {text}<br>step %{{x}}: %{{y:.4g}}<extra></extra>",
-                **_line(colour, symbol, dash)))
+                **line_style(colour, symbol, dash)))
         if run.get("status") == "diverged":
             fig.add_vline(x=run.get("step", steps[-1] if steps else 0), line=dict(color=colour, dash="dot"),
                           annotation_text=f"{label} diverged", annotation_position="top left")
@@ -83,7 +71,7 @@ def loss_curves(runs: Sequence[Run], metric: str = "loss", splits: Sequence[str]
     elif metric == "acc":
         fig.update_yaxes(range=[0, 100.5])
     if not runs:
-        _empty_note(fig, "no runs yet")
+        empty_note(fig, "no runs yet")
     fig.update_layout(uirevision=f"loss_curves:{metric}")
     return fig
 
@@ -115,7 +103,7 @@ def grad_norm_heatmap(run: Run, title: str | None = None) -> go.Figure:
     style.base_layout(fig, title or f"Gradient norm of every layer during training: {run_label(run)}",
                       "training step", "weight layer (0 = input side)")
     if not n:
-        _empty_note(fig, "no gradient norms logged yet")
+        empty_note(fig, "no gradient norms logged yet")
     fig.update_layout(uirevision="grad_norm_heatmap")
     return fig
 
@@ -159,7 +147,7 @@ def grad_norm_by_depth(runs: Sequence[Run], at: str | int = "last", title: str |
             x=idx, y=[positive(row[i]) for i in idx], name=f"{label} · {_ratio_text(ratio)}",
             connectgaps=False, text=[names[i] if i < len(names) else f"layer {i}" for i in idx],
             hovertemplate="layer %{x} (%{text}): %{y:.3g}<extra>" + label + "</extra>",
-            **_line(colour, symbol or "circle")))
+            **line_style(colour, symbol or "circle")))
     where = f"the {at} probe step" if isinstance(at, str) else f"step {at}"
     subtitle = "<br><sup>first/last: ‖∂L/∂W‖ of layer 0 ÷ last layer (≪ 1: the gradient vanishes)</sup>"
     head = title or f"Gradient norm by depth (at {where})"
@@ -167,83 +155,13 @@ def grad_norm_by_depth(runs: Sequence[Run], at: str | int = "last", title: str |
                       "weight layer index (0 = input side)", "‖∂L/∂W‖ (log scale)")
     style.log_axis(fig)
     if not runs:
-        _empty_note(fig, "no runs yet")
+        empty_note(fig, "no runs yet")
     fig.update_layout(uirevision="grad_norm_by_depth")
     return fig
 
 
 def _ratio_text(ratio: float) -> str:
     return f"first/last = {ratio:.3g}" if math.isfinite(ratio) else "first/last: not yet"
-
-
-def response_std(runs: Sequence[Run], sort: bool = False, at: str | int = "last",
-                 title: str | None = None) -> go.Figure:
-    """Std of each layer's response by layer index, or sorted largest first (``sort=True``).
-
-    He et al. 2016, Fig. 7 (top: by layer, bottom: sorted): "ResNets have generally smaller
-    responses than their plain counterparts", supporting that residual functions are closer
-    to zero. Measured on the training batch in train mode, so after BN the std is close to
-    the BN scale |γ| (shared/science.md); the title says so.
-    """
-    fig = go.Figure()
-    for run, (label, colour, symbol) in zip(runs, run_styles(runs)):
-        j = probe_index(run, at, "response_std")
-        row = [finite(v) for v in ((run.get("response_std") or [])[j] if j is not None else [])]
-        names = list(run.get("response_names") or [])
-        order = list(range(len(row)))
-        if sort:  # missing values last, like the paper's descending curve
-            order.sort(key=lambda i: -row[i] if row[i] is not None else math.inf)
-        idx = downsample_indices(len(order))
-        fig.add_trace(go.Scatter(
-            x=idx, y=[row[order[i]] for i in idx], name=label, connectgaps=False,
-            text=[names[order[i]] if order[i] < len(names) else f"layer {order[i]}" for i in idx],
-            hovertemplate="%{text}: std %{y:.3g}<extra>" + label + "</extra>", **_line(colour, symbol)))
-    head = "Layer responses sorted by magnitude" if sort else "Layer responses by depth"
-    x_title = "layer rank (sorted by std, largest first)" if sort else "layer index (0 = input side)"
-    style.base_layout(fig, title or f"{head}<br><sup>{FIG7_CAPTION}</sup>", x_title,
-                      "std of layer response (activation units)", height=400)
-    if not runs:
-        _empty_note(fig, "no runs yet")
-    fig.update_layout(uirevision=f"response_std:{sort}")
-    return fig
-
-
-def branch_ratio(runs: Sequence[Run], at: str | int = "last", title: str | None = None) -> go.Figure:
-    """‖F(x)‖ / ‖x‖ of every residual block, log scale: how far each block moves its input.
-
-    He et al. 2016 §3.1: if an identity mapping is near optimal, "the solver may simply drive
-    the weights of the multiple nonlinear layers toward zero", so residual functions stay
-    small (their Fig. 7 discussion). Plain runs are left out (their F(x) is the whole block);
-    blocks whose shortcut the mask removed are drawn as open markers.
-    """
-    fig = go.Figure()
-    shown = 0
-    for run, (label, colour, symbol) in zip(runs, run_styles(runs)):
-        if run_kind(run) == "none":
-            continue
-        shown += 1
-        j = probe_index(run, at, "branch_ratio")
-        row = list((run.get("branch_ratio") or [])[j]) if j is not None else []
-        mask = str((run.get("spec") or {}).get("shortcut_mask") or "")
-        off = [bool(mask) and i < len(mask) and mask[i] == "0" for i in range(len(row))]
-        idx = downsample_indices(len(row))
-        fig.add_trace(go.Scatter(
-            x=idx, y=[positive(row[i]) for i in idx], name=label, mode="lines+markers", connectgaps=False,
-            line=dict(color=colour), text=["shortcut removed" if off[i] else "" for i in idx],
-            marker=dict(color=colour, symbol=[f"{symbol or 'circle'}-open" if off[i] else symbol or "circle"
-                                              for i in idx]),
-            hovertemplate="block %{x}: %{y:.3g} %{text}<extra>" + label + "</extra>"))
-    fig.add_hline(y=1.0, line=dict(color=style.REFERENCE, dash="dot", width=1))
-    # Annotations on a log axis take log10 of the value: y=0 is the line at 1.
-    fig.add_annotation(x=1.0, xref="paper", xanchor="right", y=0.0, yanchor="bottom", text="‖F(x)‖ = ‖x‖",
-                       showarrow=False, font=dict(color=style.REFERENCE), name="reference")
-    style.base_layout(fig, title or "How far each residual block moves its input",
-                      "residual block index (0 = input side)", "‖F(x)‖ / ‖x‖ (log scale)")
-    style.log_axis(fig)
-    if not shown:
-        _empty_note(fig, "plain nets have no shortcut: run a residual net to see ‖F(x)‖/‖x‖")
-    fig.update_layout(uirevision="branch_ratio")
-    return fig
 
 
 def _sweep_stats(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[int, list[float | None]]]:
@@ -292,7 +210,7 @@ def depth_sweep(rows: Sequence[Mapping[str, Any]], log_y: bool = False, title: s
     if log_y:
         style.log_axis(fig)
     if not rows:
-        _empty_note(fig, "no finished runs yet")
+        empty_note(fig, "no finished runs yet")
     return fig
 
 

@@ -28,7 +28,8 @@ def _toy_run(kind: str) -> dict:
 def warm_up() -> None:
     """Build the Train page's figures and the probes' charts once; never raises."""
     from resnet_viz.figures.boundary import boundary_pair
-    from resnet_viz.figures.training import branch_ratio, grad_norm_by_depth, grad_norm_heatmap, loss_curves, response_std
+    from resnet_viz.figures.responses import branch_ratio, response_std
+    from resnet_viz.figures.training import grad_norm_by_depth, grad_norm_heatmap, loss_curves
     runs = [_toy_run("none"), _toy_run("identity")]
     grid = {"xx": [0.0, 1.0], "yy": [0.0, 1.0], "prob": [[0.1, 0.9], [0.4, 0.6]]}
     builders = [lambda: loss_curves(runs, "loss"), lambda: loss_curves(runs, "acc"),

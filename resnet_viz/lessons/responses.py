@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 from resnet_viz.figures import style
 from resnet_viz.figures.style import base_layout, colour_for, label_for
-from resnet_viz.figures.training import response_std
+from resnet_viz.figures.responses import response_std
 from resnet_viz.spec import ExperimentSpec
 from resnet_viz.lessons.base import (Claim, Lesson, Param, Prediction, Runs, fmt, mean, run_of, specs_cost_s, std)
 
