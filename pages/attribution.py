@@ -5,11 +5,12 @@ import hashlib
 
 import streamlit as st
 
-from resnet_viz.ui import frame, live, run_view
+from resnet_viz.ui import frame, live, run_view, uploads
 from resnet_viz import export
 from resnet_viz.data.datasets import Dataset, load_dataset
+from resnet_viz.data.image_folder import SUFFIXES
 from resnet_viz.analysis.pair_attribution import explain, image_of, predict
-from resnet_viz.figures.attribution import attribution_maps_figure, block_attribution_figure
+from resnet_viz.figures.attribution import attribution_maps_figure, block_attribution_figure, completeness_text
 from resnet_viz.serve.pair import PairSession, attribution_spec, load_model
 from resnet_viz.spec import ExperimentSpec
 from resnet_viz.data.upload import NORMALISATION, image_to_input
@@ -54,11 +55,11 @@ data = dataset(spec.spec_hash(), ctx.cfg.data_dir, spec)
 x, target = None, None
 with frame.shown_errors("That image cannot be used"):
     if st.radio("Input", ["a validation image", "your own image"], horizontal=True, key="attr_src") == "your own image":
-        up = st.file_uploader("An image (PNG, JPEG, GIF, BMP or WebP)", type=["png", "jpg", "jpeg", "gif", "bmp", "webp"],
-                              max_upload_size=max(1, -(-ctx.cfg.max_upload_bytes // 2**20)), key="attr_upload")
-        if up is not None:
+        up = uploads.uploader("An image", SUFFIXES, ctx.cfg.max_upload_bytes, key="attr_upload")
+        if up is not None:                    # any file is accepted; the extension is checked here
+            blob = uploads.checked(up, SUFFIXES, ctx.cfg.max_upload_bytes)
             mean, std = NORMALISATION.get(spec.dataset, (None, None))
-            x = image_to_input(up.getvalue(), data.input_shape, ctx.cfg.max_upload_bytes, mean=mean, std=std)
+            x = image_to_input(blob, data.input_shape, ctx.cfg.max_upload_bytes, mean=mean, std=std)
     else:
         i = int(st.number_input("Validation image", 0, data.n_val - 1, 0, key="attr_index"))
         x, target = data.x_val[i:i + 1], int(data.y_val[i])
@@ -84,9 +85,9 @@ if res := memo.get(tag):
     preds = " · ".join(f"{NAMES[k]} predicts {c} ({p:.0%})" for k, (c, p) in res["prediction"].items())
     st.markdown(f"Explaining class **{res['target']}**: {preds}.")
     frame.chart(attribution_maps_figure(image_of(x), res["saliency"], res["integrated"]), "attr_maps")
-    frame.chart(block_attribution_figure(res["blocks"]), "attr_blocks")
-    st.caption("Integrated-gradients completeness gap |Σ attribution − Δ logit|: "
-               + ", ".join(f"{NAMES[k]} {v:.2g}" for k, v in res["delta"].items()))
+    frame.chart(block_attribution_figure(res["blocks"], res["method"]), "attr_blocks")
+    for k, delta in res["delta"].items():
+        st.caption(f"Integrated gradients, {NAMES.get(k, k)} net: {completeness_text(delta, res['change'][k])}")
     d1, d2, d3 = st.columns(3)
     with d1:
         frame.download("Per-block attribution (CSV)", lambda: export.rows_to_csv(export.attribution_rows(res)),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from resnet_viz.ui import frame, live, run_view
+from resnet_viz.ui import frame, live, run_view, uploads
 from resnet_viz import export
 from resnet_viz.figures.boundary import boundary_pair
 from resnet_viz.figures.memo import runs_signature
@@ -23,6 +23,8 @@ live.adopt_finished(ctx, spec)
 left, right = st.columns([1, 2])
 with left:
     live.start_ui(ctx, spec)
+    with st.expander("Start from trained weights", expanded=bool(spec.init_from)):
+        uploads.checkpoint_ui(spec, ctx.cfg)
 with right:
     live.controls_ui(ctx)
 live.pair_note(ctx, spec, ctx.pair)

@@ -86,7 +86,7 @@ def services():
     return common.services()
 
 
-def wait_jobs(keys, timeout: float = 90.0) -> None:
+def wait_jobs(keys, timeout: float = 300.0) -> None:
     """Until every job ``keys`` names has ended."""
     queue = services().queue
     end = time.monotonic() + timeout
@@ -125,3 +125,9 @@ def param(at: AppTest, key: str) -> str | None:
 
 def no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
+
+
+def unescaped(text: str) -> str:
+    """A message as the student reads it: markdown escapes (``ui.uploads.plain``) removed."""
+    import re
+    return re.sub(r"\\(.)", r"\1", text)

@@ -52,3 +52,22 @@ def test_mask_round_trip():
     assert mask_from_on(spec, range(5)) == ""
     assert mask_from_on(spec, [0, 2]) == "10100"
     assert blocks_on(spec.replace(shortcut_mask="10100")) == [0, 2]
+
+
+def test_augmentation_and_your_images_reset_when_the_dataset_no_longer_has_them():
+    from resnet_viz.ui.knobs import label, shown
+
+    spec, notes = build({"dataset": "cifar10", "augment": "he"}, CFG)
+    assert (spec.dataset, spec.augment, notes) == ("cifar10", "he", [])
+    moons, notes = build({"dataset": "moons"}, CFG, base=spec)
+    assert (moons.dataset, moons.augment, notes) == ("moons", "none", [])      # not a refusal
+    assert shown("augment", spec) and not shown("augment", moons)
+    assert label("he", "augment").startswith("pad 4, random crop") and label("he", "init") == "He (Kaiming)"
+    mine, _ = build({"dataset": "folder", "folder_id": "0123456789abcdef", "image_size": 16, "folder_classes": 3},
+                    CFG, base=spec)
+    assert (mine.dataset, mine.folder_id, mine.image_size, mine.folder_classes, mine.augment) == (
+        "folder", "0123456789abcdef", 16, 3, "he")
+    back, _ = build({"dataset": "digits"}, CFG, base=mine)
+    assert (back.folder_id, back.image_size, back.folder_classes) == ("", 32, 2)
+    assert back.spec_hash() == build({"dataset": "digits", "augment": "he"}, CFG)[0].spec_hash()
+    assert options("augment", spec, CFG) == ["none", "he"]

@@ -22,10 +22,10 @@ import streamlit as st
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from resnet_viz.ui import legacy_pages
+from resnet_viz.ui import changes, datasets, legacy_pages, uploads
 from resnet_viz.ui.expiry import drop_expired_sessions
 from resnet_viz.serve.config import ClassroomConfig
-from resnet_viz.ui.knobs import KNOBS, blocks_on, build, clamp_to_limits, label, mask_from_on, options
+from resnet_viz.ui.knobs import KNOBS, blocks_on, build, clamp_to_limits, label, mask_from_on, options, shown
 from resnet_viz.data.datasets import DataError
 from resnet_viz.figures.memo import FigureMemo
 from resnet_viz.figures.warm import warm_up as warm_figures
@@ -42,7 +42,8 @@ HE2016 = ("He, Zhang, Ren & Sun, *Deep Residual Learning for Image Recognition*,
 PEOPLE_ERRORS = (SpecError, DataError, UploadError, QueueFull, StoreError, ValueError)
 SPEC_FIELDS = frozenset(f.name for f in fields(ExperimentSpec))
 FIGURES = FigureMemo()             # process-wide: every session's live charts (shared_chart)
-SPEC, URL, NOTICES, CHANGED = "spec", "_url_written", "_spec_notices", "_knobs_changed"
+SPEC, URL, NOTICES = "spec", "_url_written", "_spec_notices"
+SPEC_CHANGES = {**datasets.CHANGES, **uploads.CHANGES}    # controls that set several fields
 
 
 # --- the process and the session -------------------------------------------------------
@@ -171,11 +172,6 @@ def sync_widgets(spec: ExperimentSpec, cfg: ClassroomConfig, force: bool = False
             ss[k] = v
 
 
-def _on_knob(name: str) -> None:
-    """Widget callback: only records which knob moved; :func:`apply_knobs` decides."""
-    st.session_state.setdefault(CHANGED, []).append(name)
-
-
 def apply_knobs(spec: ExperimentSpec, cfg: ClassroomConfig) -> ExperimentSpec:
     """The spec after this run's knob change, every widget re-synced to it.
 
@@ -184,18 +180,14 @@ def apply_knobs(spec: ExperimentSpec, cfg: ClassroomConfig) -> ExperimentSpec:
     to its first option): those are ignored and the widgets put back to the spec.
     """
     ss = st.session_state
-    changed = ss.pop(CHANGED, [])
+    changed = changes.take()
     if len(changed) != 1:
         if changed:
             sync_widgets(spec, cfg, force=True)
         return spec
-    name = changed[0]
-    if name == "_all":
-        values = {"shortcut_mask": "" if ss[_key("_all")] else "0" * spec.n_blocks}
-    elif name == "_mask":
-        values = {"shortcut_mask": mask_from_on(spec, ss[_key("_mask")] or [])}
-    else:
-        values = {name: ss[_key(name)]}
+    values = _changed_values(changed[0], spec, cfg)
+    if values is None:                   # nothing to apply yet (a bad upload, "folder" before a zip)
+        return spec
     new, notes = build(values, cfg, base=spec)
     ss[SPEC] = new
     ss[NOTICES] = ss.get(NOTICES, []) + notes
@@ -203,22 +195,34 @@ def apply_knobs(spec: ExperimentSpec, cfg: ClassroomConfig) -> ExperimentSpec:
     return new
 
 
+def _changed_values(name: str, spec: ExperimentSpec, cfg: ClassroomConfig) -> dict[str, Any] | None:
+    ss = st.session_state
+    if name == "_all":
+        return {"shortcut_mask": "" if ss[_key("_all")] else "0" * spec.n_blocks}
+    if name == "_mask":
+        return {"shortcut_mask": mask_from_on(spec, ss[_key("_mask")] or [])}
+    if name in SPEC_CHANGES:
+        return SPEC_CHANGES[name](spec, cfg)
+    return datasets.knob_values(name, ss[_key(name)])
+
+
 def _knob(name: str, text: str, kind: str, spec: ExperimentSpec, cfg: ClassroomConfig) -> None:
-    common: dict[str, Any] = dict(key=_key(name), on_change=_on_knob, args=(name,),
-                                  disabled=cfg.classroom_mode)
+    common: dict[str, Any] = dict(key=_key(name), on_change=changes.record, args=(name,),
+                                  disabled=cfg.classroom_mode, format_func=lambda v: label(v, name))
     if kind == "number":
+        common.pop("format_func")
         st.number_input(text, min_value=0, max_value=2**31 - 1, step=1, **common)
     elif kind == "slider":
-        st.select_slider(text, options(name, spec, cfg), format_func=label, **common)
+        st.select_slider(text, options(name, spec, cfg), **common)
     else:
-        st.selectbox(text, options(name, spec, cfg), format_func=label, **common)
+        st.selectbox(text, options(name, spec, cfg), **common)
 
 
 def spec_ui(spec: ExperimentSpec, cfg: ClassroomConfig) -> ExperimentSpec:
     """Draw every knob in the sidebar, initialised from ``spec``; return the spec they
     describe (:func:`apply_knobs` applied this run's change first)."""
     sync_widgets(spec, cfg)
-    groups = {"Network": ("model", "dataset", "depth", "width"),
+    groups = {"Network": ("model", "dataset", "augment", "depth", "width"),
               "Shortcuts": ("shortcut", "residual_scale"),
               "Training": ("norm", "activation", "init", "optimizer", "lr", "batch_size", "steps", "seed")}
     table = {n: (t, k) for n, t, k in KNOBS}
@@ -227,18 +231,20 @@ def spec_ui(spec: ExperimentSpec, cfg: ClassroomConfig) -> ExperimentSpec:
             st.info("Classroom mode: the teacher has locked the settings.")
         for group, names in groups.items():
             with st.expander(group, expanded=group != "Training"):
-                for n in names:
+                for n in (n for n in names if shown(n, spec)):
                     _knob(n, *table[n], spec, cfg)
+                    if n == "dataset":         # a download, or your own images
+                        datasets.dataset_ui(st.session_state[_key(n)], spec, cfg)
                 if group == "Shortcuts":
                     _mask_ui(spec, cfg)
     return st.session_state[SPEC]
 
 
 def _mask_ui(spec: ExperimentSpec, cfg: ClassroomConfig) -> None:
-    st.toggle("All shortcuts on", key=_key("_all"), on_change=_on_knob, args=("_all",),
+    st.toggle("All shortcuts on", key=_key("_all"), on_change=changes.record, args=("_all",),
               disabled=cfg.classroom_mode, help="Off: the residual net loses every shortcut.")
     st.pills("Blocks keeping their shortcut (0 = input side)", list(range(spec.n_blocks)),
-             selection_mode="multi", key=_key("_mask"), on_change=_on_knob, args=("_mask",),
+             selection_mode="multi", key=_key("_mask"), on_change=changes.record, args=("_mask",),
              disabled=cfg.classroom_mode)
 
 

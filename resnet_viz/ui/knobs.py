@@ -13,7 +13,7 @@ from dataclasses import fields
 from typing import Any, Mapping, Sequence
 
 from resnet_viz.serve.config import ClassroomConfig, check_spec_limits
-from resnet_viz.spec import (ACTIVATIONS, DATASETS, IMAGE_DATASETS, INITS, MODELS, NORMS, OPTIMIZERS,
+from resnet_viz.spec import (ACTIVATIONS, AUGMENTS, DATASETS, IMAGE_DATASETS, INITS, MODELS, NORMS, OPTIMIZERS,
                    RESIDUAL_SHORTCUTS, ExperimentSpec, SpecError, parse_spec, valid_cnn_depths)
 
 MLP_DEPTHS = (1, 2, 3, 4, 6, 8, 12, 16, 20, 24, 32, 40, 50, 56, 64, 80, 100, 110)
@@ -29,6 +29,7 @@ SCALES = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 KNOBS: tuple[tuple[str, str, str], ...] = (
     ("model", "Model family", "select"),
     ("dataset", "Dataset", "select"),
+    ("augment", "Augmentation (image sets)", "select"),
     ("depth", "Depth (weight layers)", "slider"),
     ("width", "Width (units / stage-1 filters)", "slider"),
     ("shortcut", "Shortcut of the residual net", "select"),
@@ -46,12 +47,24 @@ LABELS = {"mlp": "MLP (fully connected)", "cnn": "CNN (He et al. §4.2)", "ident
           "projection": "projection (option B)", "gated": "gated (Highway)", "batch": "BatchNorm",
           "none": "none", "he": "He (Kaiming)", "xavier": "Xavier", "zero_last_bn": "He, last BN γ = 0",
           "sgd": "SGD + momentum", "adam": "Adam", "relu": "ReLU", "leaky_relu": "Leaky ReLU",
-          "tanh": "tanh", "gelu": "GELU"}
+          "tanh": "tanh", "gelu": "GELU", "folder": "your own images (zip)"}
+# Where one short name means different things in different knobs ("he": an init, a crop).
+KNOB_LABELS = {"augment": {"none": "none", "he": "pad 4, random crop, flip (He et al. §4.2)"}}
+# Knobs shown only for some specs (the others leave them at their default: see ``snap``).
+SHOWN_FOR = {"augment": lambda spec: spec.dataset in IMAGE_DATASETS}
+FOLDER_DEFAULTS = {k: getattr(ExperimentSpec(), k) for k in ("folder_id", "image_size", "folder_classes")}
 
 
-def label(value: Any) -> str:
+def label(value: Any, knob: str = "") -> str:
     """How a knob value is shown (the spec keeps the short name)."""
+    if value in KNOB_LABELS.get(knob, {}):
+        return KNOB_LABELS[knob][value]
     return LABELS.get(value, str(value)) if isinstance(value, str) else f"{value:g}"
+
+
+def shown(knob: str, spec: ExperimentSpec) -> bool:
+    """Whether the sidebar offers ``knob`` for ``spec`` (augmentation: image sets only)."""
+    return SHOWN_FOR.get(knob, lambda _: True)(spec)
 
 
 def with_value(values: Sequence[Any], value: Any, limit: float | None = None) -> list[Any]:
@@ -77,7 +90,7 @@ def options(name: str, spec: ExperimentSpec, cfg: ClassroomConfig) -> list[Any]:
         "dataset": list(IMAGE_DATASETS) if spec.model == "cnn" else list(DATASETS),
         "shortcut": list(RESIDUAL_SHORTCUTS),
         "norm": list(NORMS), "activation": list(ACTIVATIONS), "init": list(INITS),
-        "optimizer": list(OPTIMIZERS),
+        "optimizer": list(OPTIMIZERS), "augment": list(AUGMENTS),
     }
     if name in table:
         return table[name]
@@ -117,6 +130,10 @@ def snap(values: Mapping[str, Any], cfg: ClassroomConfig) -> dict[str, Any]:
         depth = int(v.get("depth", 20))
         if depth % layers:
             v["depth"] = max(layers, depth - depth % layers)
+    if v.get("dataset") not in IMAGE_DATASETS:
+        v["augment"] = "none"                            # crops and flips are for images
+    if v.get("dataset") != "folder":
+        v.update(FOLDER_DEFAULTS)                        # your images' id is only the folder's
     mask = str(v.get("shortcut_mask") or "")
     if mask:
         try:
