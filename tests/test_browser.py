@@ -7,94 +7,31 @@ missing browser is a failure. Never runs ``playwright install``.
 """
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
+from browser_helpers import ARTIFACTS, ROOT, chromium, need_browser, no_error_box, open_page, streamlit_server
+
 pytestmark = pytest.mark.browser
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 LIVE = "dataset=moons&depth=8&width=16&steps=4000&eval_every=20&log_every=20&seed=11"
 PAGES = ("Home", "Train & compare", "Gradient flow", "Residual responses", "Shattered gradients",
          "Attribution", "Architecture", "Runs") + (("Lessons",) if (ROOT / "pages" / "lessons.py").exists() else ())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} not found: install Debian's chromium to run the browser tests"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    pytest.importorskip("playwright.sync_api")
+    need_browser()
     tmp = tmp_path_factory.mktemp("browser")
-    (tmp / "classroom.toml").write_text(f'data_dir = "{tmp / "data"}"\nmax_concurrent_jobs = 2\n')
-    port = _free_port()
-    env = dict(os.environ, RESNET_VIZ_CONFIG=str(tmp / "classroom.toml"), RESNET_VIZ_SESSION_TIMEOUT_S="3")
-    log = open(tmp / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.fileWatcherType", "none"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        end = time.monotonic() + 300
-        while not _healthy(url):
-            assert proc.poll() is None, (tmp / "server.log").read_text()[-3000:]
-            assert time.monotonic() < end, "the server did not become healthy"
-            time.sleep(0.3)
+    with streamlit_server(tmp, "max_concurrent_jobs = 2\n", {"RESNET_VIZ_SESSION_TIMEOUT_S": "3"}) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
-        server_log = (tmp / "server.log").read_text()
-        assert "Traceback" not in server_log, server_log[-3000:]
 
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
-
-
-def _open(browser, url: str, height: int = 1600):
-    page = browser.new_page(viewport={"width": 1400, "height": height})
-    page.set_default_timeout(180_000)
-    page.goto(url)
-    page.wait_for_selector('[data-testid="stMainBlockContainer"] h1')
-    return page
 
 
 def _points(page) -> int:
@@ -112,13 +49,8 @@ def _wait(page, pred, timeout: float, what: str) -> None:
         page.wait_for_timeout(250)
 
 
-def _no_error_box(page) -> None:
-    assert page.locator('[data-testid="stException"]').count() == 0
-    assert "Traceback" not in page.inner_text("body")
-
-
 def test_train_live_pause_and_toggle_a_shortcut(server, browser):
-    page = _open(browser, f"{server}/train?{LIVE}")
+    page = open_page(browser, f"{server}/train?{LIVE}")
     page.get_by_role("button", name="Start").click()
     _wait(page, lambda: _points(page) >= 2, 60, "the first plotted points")
     first = _points(page)
@@ -131,7 +63,7 @@ def test_train_live_pause_and_toggle_a_shortcut(server, browser):
     sidebar.get_by_role("button", name="0", exact=True).click()          # block 0 loses its shortcut
     _wait(page, lambda: "shortcut_mask=01111111" in page.url, 20, "the mask in the URL")
     page.get_by_text("the sidebar now describes another one").wait_for()
-    _no_error_box(page)
+    no_error_box(page)
     page.screenshot(path=str(ARTIFACTS / "train_toggled.png"))
     page.close()
 
@@ -147,21 +79,21 @@ def _boundary_contours(page) -> int:
 
 
 def test_a_finished_pair_draws_its_decision_boundaries(server, browser):
-    page = _open(browser, f"{server}/train?dataset=moons&depth=4&width=16&steps=200&eval_every=50&log_every=50&seed=12")
+    page = open_page(browser, f"{server}/train?dataset=moons&depth=4&width=16&steps=200&eval_every=50&log_every=50&seed=12")
     page.get_by_role("button", name="Start").click()
     _wait(page, lambda: _boundary_contours(page) > 10, 90, "the decision-boundary maps")
-    _no_error_box(page)
+    no_error_box(page)
     page.screenshot(path=str(ARTIFACTS / "train_boundaries.png"), full_page=True)
     page.close()
 
 
 def test_every_page_opens_without_an_error(server, browser):
-    page = _open(browser, f"{server}/?dataset=moons&depth=4&width=8&steps=40", height=2000)
+    page = open_page(browser, f"{server}/?dataset=moons&depth=4&width=8&steps=40", height=2000)
     for name in PAGES:
         page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=name).click()
         page.wait_for_selector('[data-testid="stMainBlockContainer"] h1')
         page.wait_for_timeout(1500)
-        _no_error_box(page)
+        no_error_box(page)
         assert "depth=4" in page.url                                       # the spec follows the menu
         page.screenshot(path=str(ARTIFACTS / f"page_{name.split()[0].lower()}.png"))
     page.close()
@@ -169,7 +101,7 @@ def test_every_page_opens_without_an_error(server, browser):
 
 def test_a_shared_link_restores_its_settings(server, browser):
     link = f"{server}/architecture?model=cnn&depth=32&width=8&shortcut=projection&seed=7"
-    page = _open(browser, link)
+    page = open_page(browser, link)
     page.get_by_text("resnet-32 (projection)").first.wait_for()
     sidebar = page.locator('[data-testid="stSidebar"]')
     for label in ("Model family", "Shortcut of the residual net", "Seed"):   # widgets render lazily
@@ -181,17 +113,17 @@ def test_a_shared_link_restores_its_settings(server, browser):
     assert "Depth (weight layers)\n\n32" in sidebar.inner_text()          # the slider's thumb
     for part in ("model=cnn", "depth=32", "width=8", "shortcut=projection", "seed=7"):
         assert part in page.url
-    _no_error_box(page)
+    no_error_box(page)
     page.screenshot(path=str(ARTIFACTS / "shared_link.png"))
     page.close()
 
 
 def test_closing_the_tab_releases_its_runs(server, browser):
-    page = _open(browser, f"{server}/train?dataset=moons&depth=4&width=8&steps=200000&seed=5")
+    page = open_page(browser, f"{server}/train?dataset=moons&depth=4&width=8&steps=200000&seed=5")
     page.get_by_role("button", name="Start").click()
     page.get_by_text(re.compile(r"steps/s on cpu")).first.wait_for()
     page.close()                                                           # the tab goes away
-    watcher = _open(browser, f"{server}/runs")
+    watcher = open_page(browser, f"{server}/runs")
 
     def training_now() -> str:
         watcher.reload()

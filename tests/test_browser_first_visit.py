@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import pytest
 
-from test_browser import ARTIFACTS, _no_error_box, _open, browser, server  # noqa: F401  (fixtures)
+from browser_helpers import ARTIFACTS, no_error_box, open_page
+from test_browser import browser, server  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 MENU = ("Home", "Train & compare", "Gradient flow", "Architecture", "Runs")
 
 
 def test_the_first_visit_of_a_server_straight_to_a_sub_page_gets_the_whole_app(server, browser):
-    page = _open(browser, f"{server}/architecture?model=cnn&depth=14&width=8&seed=3")
+    page = open_page(browser, f"{server}/architecture?model=cnn&depth=14&width=8&seed=3")
     page.get_by_text("resnet-14 (identity)").first.wait_for()      # the page, with the link's spec
     assert page.locator('[data-testid="stMainBlockContainer"] h1').first.inner_text().startswith("Architecture")
     nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
@@ -24,6 +25,6 @@ def test_the_first_visit_of_a_server_straight_to_a_sub_page_gets_the_whole_app(s
     sidebar = page.locator('[data-testid="stSidebar"]')
     sidebar.locator('input[aria-label="Seed"]').wait_for(state="attached")       # the frame's knobs
     assert "/architecture?" in page.url and "depth=14" in page.url
-    _no_error_box(page)
+    no_error_box(page)
     page.screenshot(path=str(ARTIFACTS / "first_visit_sub_page.png"))
     page.close()
