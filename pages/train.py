@@ -89,4 +89,6 @@ if len(snaps) == 2 and ctx.pair.specs["plain"].dataset in SYNTHETIC_2D:
         else:
             st.caption("The decision boundaries appear when the runs pause or end.")
 st.caption("Curves: cross-entropy and accuracy on up to 2048 training and validation examples, "
-           "evaluated every `eval_every` steps with BN in eval mode.")
+           "evaluated every `eval_every` steps in eval mode on BN statistics re-estimated for the current "
+           "weights (precise BN, Wu & Johnson 2021; the running averages lag the weights). Dotted: the "
+           "mean training-minibatch loss since the previous point, in train mode.")

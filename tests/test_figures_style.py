@@ -43,3 +43,5 @@ def test_log_axes_tick_decades_when_the_data_span_them():
     narrow = go.Figure(go.Scatter(x=[0, 1], y=[0.5, 0.9]))
     style.log_axis(narrow)
     assert narrow.layout.yaxis.type == "log" and narrow.layout.yaxis.dtick is None   # plain 0.5, 0.6, ...
+    empty = style.log_axis(go.Figure())
+    assert empty.layout.yaxis.dtick == 1

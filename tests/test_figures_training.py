@@ -197,5 +197,6 @@ def test_loss_curves_say_which_curve_is_which():
     assert [t.name for t in fig.data] == ["resnet-4 (identity) · train", "resnet-4 (identity) · val",
                                           "resnet-4 (identity) · train batches"]
     assert fig.data[2].line.dash == "dot" and fig.data[2].y[0] is None
-    assert "precise-BN" in fig.layout.title.text and "train mode" in fig.layout.title.text
+    assert fig.layout.title.text == "Loss during training"
+    assert "precise-BN" in fig.layout.title.subtitle.text and "train mode" in fig.layout.title.subtitle.text
     assert len(ft.loss_curves([run], "acc").data) == 2             # no minibatch accuracy is logged

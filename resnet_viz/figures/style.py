@@ -82,7 +82,8 @@ def base_layout(fig: go.Figure, title: str, x_title: str, y_title: str,
 
 
 def log_axis(fig: go.Figure, axis: str = "y", **extra: object) -> go.Figure:
-    """A log axis with decade ticks (10⁻², 10⁻¹, 1, 10) when its data span a decade or more.
+    """A log axis with decade ticks (10⁻², 10⁻¹, 1, 10) when its data span a decade or more
+    (or there are no data yet: plotly's empty log range spans several).
 
     Plotly's own log ticks label the digits between decades too, which reads as "5, 2, 0.1,
     5, 2, 0.01"; within one decade its plain ticks (0.5, 0.6, ...) are the readable ones.
@@ -92,7 +93,7 @@ def log_axis(fig: go.Figure, axis: str = "y", **extra: object) -> go.Figure:
         vals = getattr(trace, axis, None)
         if vals is not None and not isinstance(vals, str):
             values += [float(v) for v in vals if isinstance(v, (int, float)) and v == v and v > 0]
-    decades = bool(values) and max(values) / min(values) >= 10
+    decades = not values or max(values) / min(values) >= 10    # an empty chart's default range spans decades
     ticks = dict(dtick=1, exponentformat="power", showexponent="all") if decades else {}
     update = fig.update_yaxes if axis == "y" else fig.update_xaxes
     return update(type="log", **ticks, **extra)

@@ -62,10 +62,11 @@ def loss_curves(runs: Sequence[Run], metric: str = "loss", splits: Sequence[str]
             fig.add_vline(x=run.get("step", steps[-1] if steps else 0), line=dict(color=colour, dash="dot"),
                           annotation_text=f"{label} diverged", annotation_position="top left")
     what = "Loss" if metric == "loss" else "Accuracy"
-    dotted = ", dotted: mean minibatch loss in train mode" if metric == "loss" and "batch" in splits else ""
-    base_title = title or (f"{what} during training (solid: train, dashed: validation, "
-                           f"eval mode on precise-BN statistics{dotted})")
+    dotted = " · dotted: mean of the minibatches (train mode)" if metric == "loss" and "batch" in splits else ""
+    base_title = title or f"{what} during training"
     style.base_layout(fig, base_title, "training step", y_title + (" (log scale)" if log_y else ""))
+    # The key to the line styles, under the title: a half-width chart cuts a long title off.
+    fig.update_layout(title_subtitle_text=f"solid: train · dashed: validation, eval mode on precise-BN statistics{dotted}")
     if log_y:
         style.log_axis(fig)
     elif metric == "acc":
