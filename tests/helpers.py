@@ -57,3 +57,34 @@ def quick_train(spec: ExperimentSpec, steps: int) -> tuple[Net, torch.Tensor, to
     opt.zero_grad(set_to_none=True)  # analyses must start from a model with no .grad
     model.eval()
     return model, x_val, y_val
+
+
+@lru_cache(maxsize=1)
+def flat_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """All digits as flat (N, 64) vectors standardised per pixel: the landscape and
+    singularity tests' input (their thresholds were calibrated on it)."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.tensor(d.data / 16.0, dtype=torch.float32)
+    x = (x - x.mean(0)) / (x.std(0) + 1e-3)
+    return x, torch.tensor(d.target)
+
+
+def sgd_train(spec: ExperimentSpec, x: torch.Tensor, y: torch.Tensor, steps: int = 300) -> torch.nn.Module:
+    """Tiny SGD loop (lr 0.1, momentum 0.9, batch 128) with a seeded batch order; returns the
+    net in eval mode."""
+    net = build_model(spec)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    gen = torch.Generator().manual_seed(spec.seed)
+    perm, j = torch.randperm(len(x), generator=gen), 0
+    for _ in range(steps):
+        if j + 128 > len(x):
+            perm, j = torch.randperm(len(x), generator=gen), 0
+        idx, j = perm[j:j + 128], j + 128
+        loss = F.cross_entropy(net(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net.eval()
+

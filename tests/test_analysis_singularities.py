@@ -8,39 +8,22 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
 
 from resnet_viz.analysis.singularities import (collect_activations, dead_unit_fraction,
                                                hessian_matrix, hessian_spectrum,
                                                near_zero_fraction, overlap, participation_ratio,
                                                singularity_report)
+from helpers import flat_digits, sgd_train
 from resnet_viz.nets.models import build_model
 from resnet_viz.spec import ExperimentSpec
 
 
 @pytest.fixture(scope="module")
 def digits() -> tuple[torch.Tensor, torch.Tensor]:
-    d = load_digits()
-    x = torch.tensor(d.data / 16.0, dtype=torch.float32)
-    x = (x - x.mean(0)) / (x.std(0) + 1e-3)
-    return x, torch.tensor(d.target)
+    return flat_digits()
 
 
-def train(spec: ExperimentSpec, x: torch.Tensor, y: torch.Tensor, steps: int = 300) -> nn.Module:
-    """Tiny SGD loop (momentum 0.9) with a seeded batch order; returns the net in eval mode."""
-    net = build_model(spec)
-    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-    gen = torch.Generator().manual_seed(spec.seed)
-    perm, j = torch.randperm(len(x), generator=gen), 0
-    for _ in range(steps):
-        if j + 128 > len(x):
-            perm, j = torch.randperm(len(x), generator=gen), 0
-        idx, j = perm[j:j + 128], j + 128
-        loss = F.cross_entropy(net(x[idx]), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return net.eval()
+train = sgd_train
 
 
 def hand_net() -> nn.Sequential:
