@@ -97,7 +97,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     if info.file_size > MAX_UPLOAD_BYTES:
         raise UploadError(f"it is larger than {MAX_UPLOAD_BYTES / 1e6:g} MB")
     with archive.open(info) as f:
-        return f.read(MAX_UPLOAD_BYTES + 1)[:MAX_UPLOAD_BYTES + 1]
+        return f.read(MAX_UPLOAD_BYTES + 1)
 
 
 def _assemble(entries, size: int) -> FolderImages:
